@@ -1,0 +1,10 @@
+"""DragonDiffusion engine: plain PyTorch (+ einops), no ComfyUI. See ../shared/SPEC.md and docs/ARCHITECTURE.md.
+
+Modules, one idea each: schedule (DDIM in sigma space), inversion, memory_bank, edit_spec (typed edits and
+validation), geometry (edits on the feature/latent grids), energy, attention (cross-branch policies),
+guidance (defaults, schedules, energy gradient), start_latent (copy-paste init), sampling (the guided loop),
+features (the protocol a host implements).
+"""
+from .errors import DragonInputError
+
+__all__ = ["DragonInputError"]

@@ -1,0 +1,157 @@
+"""Correspondence energies of SPEC §3, as pure functions of (current features, reference features, geometry,
+weights) -> (E_edit, E_content).
+
+Features arrive as lists (one entry per decoder layer: the semantic and the geometric one) of [1, C, h, w]
+maps; they are resized to the feature grid with nearest sampling. Similarities are channel cosines;
+``S`` is a mean cosine, ``S+ = (S + 1) / 2`` and ``E(w, S) = w / (1 + 4 S)`` (lower when more similar).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .geometry import EditGeometry
+
+
+@dataclass(frozen=True)
+class EnergyWeights:
+    w_edit: float
+    w_content: float
+    w_contrast: float = 0.2
+    w_inpaint: float = 0.8
+
+
+def to_grid(feature: Tensor, grid_hw: tuple[int, int]) -> Tensor:
+    """[1, C, h, w] -> [C, rows*cols] on the feature grid (nearest), float32."""
+    if tuple(feature.shape[-2:]) != tuple(grid_hw):
+        feature = F.interpolate(feature.float(), size=grid_hw, mode="nearest")
+    return feature[0].float().flatten(1)
+
+
+def resized_to_grid(feature: Tensor, grid_hw: tuple[int, int], scaled_hw: tuple[int, int]) -> Tensor:
+    """Reference features for a resized object: first on the grid, then scaled to ``scaled_hw``."""
+    on_grid = F.interpolate(feature.float(), size=grid_hw, mode="nearest")
+    if tuple(scaled_hw) != tuple(grid_hw):
+        on_grid = F.interpolate(on_grid, size=scaled_hw, mode="bilinear", align_corners=False)
+    return on_grid[0].flatten(1)
+
+
+def energy_of(weight: float, similarity: Tensor) -> Tensor:
+    return weight / (1.0 + 4.0 * similarity)
+
+
+def cos_cells(a: Tensor, b: Tensor) -> Tensor:
+    """Cosine between corresponding columns of [C, K] and [C, K]."""
+    return F.cosine_similarity(a, b, dim=0, eps=1e-6)
+
+
+def mean_pairwise(a: Tensor, mask_a: Tensor, b: Tensor, mask_b: Tensor) -> Tensor:
+    """S over the k-th True cell of mask_a in a vs the k-th True cell of mask_b in b (raster order)."""
+    return cos_cells(a[:, mask_a.flatten()], b[:, mask_b.flatten()]).mean()
+
+
+def mean_same_position(a: Tensor, b: Tensor, mask: Tensor) -> Tensor:
+    m = mask.flatten()
+    return cos_cells(a[:, m], b[:, m]).mean()
+
+
+def global_similarity(a: Tensor, mask_a: Tensor, b: Tensor, mask_b: Tensor) -> Tensor:
+    """(cos(mean feature of a in mask_a, mean feature of b in mask_b) + 1) / 2."""
+    ma = a[:, mask_a.flatten()].mean(dim=1)
+    mb = b[:, mask_b.flatten()].mean(dim=1)
+    return (F.cosine_similarity(ma, mb, dim=0, eps=1e-6) + 1.0) / 2.0
+
+
+def move_energy(cur: Sequence[Tensor], ref: Sequence[Tensor], geom: EditGeometry, w: EnergyWeights
+                ) -> tuple[Tensor, Tensor]:
+    zero = cur[0].new_zeros(())
+    e_edit, e_content = zero, zero
+    place = geom.place
+    for f_cur, f_ref in zip(cur, ref):
+        g_cur = to_grid(f_cur, geom.grid_hw)
+        g_ref = to_grid(f_ref, geom.grid_hw)
+        g_ref_s = resized_to_grid(f_ref, geom.grid_hw, place.scaled_hw) if geom.scale != 1.0 else g_ref
+        e_edit = e_edit + 0.5 * energy_of(w.w_edit, mean_pairwise(g_cur, place.dest, g_ref_s, place.source))
+        if geom.other.any():
+            e_content = e_content + 0.5 * energy_of(w.w_content, mean_same_position(g_cur, g_ref, geom.other))
+        if geom.vacated.any():
+            contrast = (mean_same_position(g_cur, g_ref, geom.vacated) + 1.0) / 2.0
+            e_content = e_content + 0.5 * w.w_contrast * contrast
+            if geom.fill.any():
+                e_content = e_content + energy_of(w.w_inpaint, global_similarity(g_cur, geom.vacated, g_ref, geom.fill))
+    return e_edit, e_content
+
+
+def drag_energy(cur: Sequence[Tensor], ref: Sequence[Tensor], geom: EditGeometry, w: EnergyWeights
+                ) -> tuple[Tensor, Tensor]:
+    zero = cur[0].new_zeros(())
+    e_edit, e_content = zero, zero
+    valid = geom.pair_valid
+    # cells of each handle patch that its own target patch does not cover: content should leave them
+    leaving = valid & ~(geom.handle_idx[:, :, None] == geom.target_idx[:, None, :]).any(-1)
+    n_pairs = geom.handle_idx.shape[0]
+    for f_cur, f_ref in zip(cur, ref):
+        g_cur = to_grid(f_cur, geom.grid_hw)
+        g_ref = to_grid(f_ref, geom.grid_hw)
+        cos_move = cos_cells(g_cur[:, geom.target_idx], g_ref[:, geom.handle_idx])        # [K, 9]
+        s_move = ((cos_move * valid).sum(1) / valid.sum(1).clamp(min=1) + 1.0) / 2.0     # [K]
+        pair_energy = energy_of(w.w_edit, s_move)
+        cos_stay = cos_cells(g_cur[:, geom.handle_idx], g_ref[:, geom.handle_idx])        # [K, 9]
+        has_leaving = leaving.any(1)
+        s_stay = ((cos_stay * leaving).sum(1) / leaving.sum(1).clamp(min=1) + 1.0) / 2.0
+        pair_energy = pair_energy + w.w_inpaint * s_stay * has_leaving
+        e_edit = e_edit + pair_energy.sum() / (n_pairs * len(cur))
+        if geom.keep_mask.any():
+            s_keep = (mean_same_position(g_cur, g_ref, geom.keep_mask) + 1.0) / 2.0
+            e_content = e_content + energy_of(w.w_content, s_keep) / len(cur)
+    return e_edit, e_content
+
+
+def appearance_energy(cur: Sequence[Tensor], ref: Sequence[Tensor], rep: Sequence[Tensor], geom: EditGeometry,
+                      w: EnergyWeights) -> tuple[Tensor, Tensor]:
+    zero = cur[0].new_zeros(())
+    e_edit, e_content = zero, zero
+    for f_cur, f_ref, f_rep in zip(cur, ref, rep):
+        g_cur = to_grid(f_cur, geom.grid_hw)
+        g_ref = to_grid(f_ref, geom.grid_hw)
+        g_rep = to_grid(f_rep, geom.reference_grid_hw)
+        if geom.keep_mask.any():
+            s_keep = (mean_same_position(g_cur, g_ref, geom.keep_mask) + 1.0) / 2.0
+            e_content = e_content + energy_of(w.w_content, s_keep)
+        e_edit = e_edit + energy_of(w.w_edit, global_similarity(g_cur, geom.base_mask, g_rep, geom.reference_mask))
+    return e_edit, e_content
+
+
+def paste_energy(cur: Sequence[Tensor], ref: Sequence[Tensor], rep: Sequence[Tensor], geom: EditGeometry,
+                 w: EnergyWeights) -> tuple[Tensor, Tensor]:
+    zero = cur[0].new_zeros(())
+    e_edit, e_content = zero, zero
+    place = geom.place
+    for f_cur, f_ref, f_rep in zip(cur, ref, rep):
+        g_cur = to_grid(f_cur, geom.grid_hw)
+        g_ref = to_grid(f_ref, geom.grid_hw)
+        g_rep = resized_to_grid(f_rep, geom.reference_grid_hw, place.scaled_hw)
+        if geom.keep_mask.any():
+            s_keep = (mean_same_position(g_cur, g_ref, geom.keep_mask) + 1.0) / 2.0
+            e_content = e_content + energy_of(w.w_content, s_keep)
+        s_obj = (mean_pairwise(g_cur, place.dest, g_rep, place.source) + 1.0) / 2.0
+        e_edit = e_edit + energy_of(w.w_edit, s_obj)
+    return e_edit, e_content
+
+
+def edit_energy(cur: Sequence[Tensor], ref: Sequence[Tensor], geom: EditGeometry, weights: EnergyWeights,
+                rep: Sequence[Tensor] | None = None) -> tuple[Tensor, Tensor]:
+    """(E_edit, E_content) for the geometry's mode. ``rep`` = the reference image's features (appearance, paste)."""
+    if geom.mode in ("move", "resize"):
+        return move_energy(cur, ref, geom, weights)
+    if geom.mode == "drag":
+        return drag_energy(cur, ref, geom, weights)
+    if rep is None:
+        raise ValueError(f"{geom.mode} energy needs the reference image's features")
+    if geom.mode == "appearance":
+        return appearance_energy(cur, ref, rep, geom, weights)
+    return paste_energy(cur, ref, rep, geom, weights)

@@ -1,0 +1,94 @@
+"""An edit turned into the masks and index sets the engine needs, on the feature grid and the latent grid.
+
+Computed once per edit (and latent size); the energies, the gradient split, the start latent and the attention
+policies all read from it, so they always agree on where things are.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+from .edit_spec import (AppearanceEdit, DragEdit, Edit, FEATURE_CELL_PX, ImageSize, MoveEdit, PasteEdit,
+                        Placement, mask_to_grid, patch_pairs, placement, point_to_cell)
+from .errors import DragonInputError
+
+
+@dataclass
+class EditGeometry:
+    mode: str
+    grid_hw: tuple[int, int]
+    latent_hw: tuple[int, int]
+    edit_region: Tensor                       # bool grid: where the edit energy's gradient applies
+    latent_edit_region: Tensor                # the same on the latent grid
+    # move / resize / paste
+    place: Optional[Placement] = None         # object from (scaled) reference frame to current frame, grid
+    latent_place: Optional[Placement] = None  # the same on the latent grid (copy-paste start latent)
+    object_mask: Optional[Tensor] = None      # move: the object where it was (grid)
+    other: Optional[Tensor] = None            # move: neither old nor new place
+    vacated: Optional[Tensor] = None          # move: old place not covered by the new one
+    fill: Optional[Tensor] = None             # move: region whose look the vacated place should take
+    # drag
+    handle_idx: Optional[Tensor] = None       # [K, 9] flat grid indices of the handle patches
+    target_idx: Optional[Tensor] = None       # [K, 9]
+    pair_valid: Optional[Tensor] = None       # [K, 9]
+    handle_latent: Optional[Tensor] = None    # [K, 2] (row, col) on the latent grid
+    target_latent: Optional[Tensor] = None
+    # appearance / paste
+    keep_mask: Optional[Tensor] = None        # grid: same-position content term (not edited)
+    base_mask: Optional[Tensor] = None        # appearance: the base object (grid)
+    reference_mask: Optional[Tensor] = None   # appearance / paste: the reference object (reference grid)
+    reference_grid_hw: Optional[tuple[int, int]] = None
+    scale: float = 1.0
+
+
+def build_geometry(edit: Edit, latent_hw: tuple[int, int]) -> EditGeometry:
+    size: ImageSize = edit.size
+    grid = size.grid
+    if isinstance(edit, MoveEdit):
+        place = placement(edit.object_mask, edit.scale, edit.offset, size, size, "dx/dy")
+        lplace = placement(edit.object_mask, edit.scale, edit.offset, size, size, "dx/dy", grid_hw=latent_hw)
+        obj = mask_to_grid(edit.object_mask, grid)
+        other = ~(place.dest | obj)
+        vacated = obj & ~place.dest
+        fill = mask_to_grid(edit.fill_mask, grid) if edit.fill_mask is not None else other
+        region = place.dest | obj
+        lregion = lplace.dest | mask_to_grid(edit.object_mask, latent_hw)
+        return EditGeometry(edit.mode, grid, latent_hw, region, lregion, place=place, latent_place=lplace,
+                            object_mask=obj, other=other, vacated=vacated, fill=fill, scale=edit.scale)
+    if isinstance(edit, DragEdit):
+        h_cells = point_to_cell(edit.handle_points, FEATURE_CELL_PX)
+        t_cells = point_to_cell(edit.target_points, FEATURE_CELL_PX)
+        h_idx, t_idx, valid = patch_pairs(h_cells, t_cells, grid)
+        cell_y = size.height / latent_hw[0]
+        cell_x = size.width / latent_hw[1]
+        h_lat = torch.stack([(edit.handle_points[:, 1] / cell_y).floor(), (edit.handle_points[:, 0] / cell_x).floor()], 1).long()
+        t_lat = torch.stack([(edit.target_points[:, 1] / cell_y).floor(), (edit.target_points[:, 0] / cell_x).floor()], 1).long()
+        if edit.region_mask is not None:
+            region = mask_to_grid(edit.region_mask, grid)
+            lregion = mask_to_grid(edit.region_mask, latent_hw)
+        else:
+            region = torch.ones(grid, dtype=torch.bool)
+            lregion = torch.ones(latent_hw, dtype=torch.bool)
+        return EditGeometry("drag", grid, latent_hw, region, lregion, handle_idx=h_idx, target_idx=t_idx,
+                            pair_valid=valid, handle_latent=h_lat, target_latent=t_lat, keep_mask=~region)
+    if isinstance(edit, AppearanceEdit):
+        base = mask_to_grid(edit.base_mask, grid)
+        ref_grid = edit.reference_size.grid
+        ref = mask_to_grid(edit.reference_mask, ref_grid)
+        return EditGeometry("appearance", grid, latent_hw, base, mask_to_grid(edit.base_mask, latent_hw),
+                            keep_mask=~base, base_mask=base, reference_mask=ref, reference_grid_hw=ref_grid)
+    if isinstance(edit, PasteEdit):
+        ref_grid = edit.reference_size.grid
+        place = placement(edit.reference_mask, edit.scale, edit.offset, edit.reference_size, size, "dx/dy",
+                          grid_hw=ref_grid, dst_grid_hw=grid)
+        ref_latent_hw = (round(latent_hw[0] * edit.reference_size.height / size.height),
+                         round(latent_hw[1] * edit.reference_size.width / size.width))
+        lplace = placement(edit.reference_mask, edit.scale, edit.offset, edit.reference_size, size, "dx/dy",
+                           grid_hw=ref_latent_hw, dst_grid_hw=latent_hw)
+        return EditGeometry("paste", grid, latent_hw, place.dest, lplace.dest, place=place, latent_place=lplace,
+                            keep_mask=~place.dest, reference_mask=mask_to_grid(edit.reference_mask, ref_grid),
+                            reference_grid_hw=ref_grid, scale=edit.scale)
+    raise DragonInputError("edit", f"unknown edit type {type(edit).__name__}")

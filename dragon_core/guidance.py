@@ -1,0 +1,125 @@
+"""Energy guidance (SPEC §4): the authors' per-mode defaults, the step schedules, and the gradient of the
+energy with respect to the latent turned into an x0 prediction."""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Callable, Optional, Sequence
+
+import torch
+from torch import Tensor
+
+from .attention import InjectionMode
+from .energy import EnergyWeights, edit_energy
+from .errors import DragonInputError
+from .geometry import EditGeometry
+from .schedule import guided_denoised
+
+FeatureFn = Callable[[Tensor, Tensor], list]
+
+SCHEDULES = ("DragonDiffusion", "DiffEditor")
+
+# Authors' demo defaults per mode (SPEC §3, §4): energy scale (UI value, x1e3 internally), step size c, CFG.
+MODE_DEFAULTS = {
+    "move": dict(energy_scale=0.5, weights=EnergyWeights(4.0, 6.0, 0.2, 0.8), step_size=0.08, cfg=4.0,
+                 attention=InjectionMode.REPLACE),
+    "resize": dict(energy_scale=0.5, weights=EnergyWeights(4.0, 6.0, 0.2, 0.8), step_size=0.08, cfg=4.0,
+                   attention=InjectionMode.REPLACE),
+    "drag": dict(energy_scale=2.0, weights=EnergyWeights(4.0, 6.0, 0.0, 0.2), step_size=0.04, cfg=4.0,
+                 attention=InjectionMode.CONCAT),
+    "appearance": dict(energy_scale=2.0, weights=EnergyWeights(3.5, 5.0, 0.0, 0.0), step_size=0.04, cfg=5.0,
+                       attention=InjectionMode.COMPOSE),
+    "paste": dict(energy_scale=1.5, weights=EnergyWeights(3.5, 5.0, 0.0, 0.0), step_size=0.04, cfg=4.0,
+                  attention=InjectionMode.COMPOSE),
+}
+
+
+@dataclass(frozen=True)
+class GuidanceConfig:
+    energy_scale: float                      # the authors' UI value; the energy is multiplied by 1e3 of it
+    weights: EnergyWeights
+    step_size: float                         # c in SPEC §4
+    guided_steps: frozenset[int]
+    attention_mode: InjectionMode
+    attention_steps: frozenset[int]
+    sde_steps: frozenset[int] = frozenset()  # DiffEditor regional SDE
+    sde_eta_inside: float = 0.4
+    sde_eta_outside: float = 0.0
+    time_travel_steps: frozenset[int] = frozenset()
+    time_travel_repeats: int = 3
+
+    def with_overrides(self, **kw) -> "GuidanceConfig":
+        return replace(self, **{k: v for k, v in kw.items() if v is not None})
+
+
+def _at_fraction(steps: int, index_at_50: int) -> int:
+    """A step index given for 50 steps, mapped onto ``steps`` (the schedules scale with the step count)."""
+    return int(round(index_at_50 * steps / 50))
+
+
+def guided_step_schedule(steps: int, schedule: str) -> frozenset[int]:
+    end = _at_fraction(steps, 30)
+    if schedule == "DragonDiffusion":
+        return frozenset(range(end))
+    if schedule == "DiffEditor":
+        first = _at_fraction(steps, 10)
+        return frozenset(i for i in range(end) if i < first or i % 2 == 0)
+    raise DragonInputError("schedule", f"must be one of {SCHEDULES}, got {schedule!r}")
+
+
+def attention_step_schedule(steps: int, mode: InjectionMode) -> frozenset[int]:
+    if mode is InjectionMode.COMPOSE:
+        return frozenset(range(min(steps, _at_fraction(steps, 35) + 1)))
+    return frozenset(range(_at_fraction(steps, 5), steps))
+
+
+def default_guidance(mode: str, steps: int, schedule: str = "DragonDiffusion") -> GuidanceConfig:
+    if mode not in MODE_DEFAULTS:
+        raise DragonInputError("mode", f"must be one of {sorted(MODE_DEFAULTS)}, got {mode!r}")
+    d = MODE_DEFAULTS[mode]
+    cfg = GuidanceConfig(energy_scale=d["energy_scale"], weights=d["weights"], step_size=d["step_size"],
+                         guided_steps=guided_step_schedule(steps, schedule), attention_mode=d["attention"],
+                         attention_steps=attention_step_schedule(steps, d["attention"]))
+    if schedule == "DiffEditor":
+        cfg = replace(cfg,
+                      sde_steps=frozenset(range(_at_fraction(steps, 10) + 1, _at_fraction(steps, 20))),
+                      time_travel_steps=frozenset(_at_fraction(steps, i) for i in (22, 24, 26, 28)))
+    return cfg
+
+
+@dataclass
+class GuidanceStats:
+    """Counts for benchmarks: feature passes (forward with grad) and backward passes."""
+    feature_passes: int = 0
+    backward_passes: int = 0
+
+
+def energy_gradient(features_fn: FeatureFn, x: Tensor, sigma: Tensor, ref_feats: Sequence[Tensor],
+                    geom: EditGeometry, cfg: GuidanceConfig, rep_feats: Optional[Sequence[Tensor]] = None,
+                    stats: Optional[GuidanceStats] = None) -> Tensor:
+    """g = c * [grad(es * E_edit) inside the edit region + grad(es * E_content) outside], with respect to the
+    UNet's input latent z = x / sqrt(1 + sigma^2), returned with the shape of x.
+
+    ``features_fn(x, sigma)`` must be differentiable with respect to the sigma-space latent x.
+    """
+    es = cfg.energy_scale * 1e3
+    with torch.enable_grad():
+        x_leaf = x.detach().clone().requires_grad_(True)
+        cur = features_fn(x_leaf, sigma)
+        e_edit, e_content = edit_energy(cur, ref_feats, geom, cfg.weights, rep_feats)
+        if stats is not None:
+            stats.feature_passes += 1
+        region = geom.latent_edit_region.to(device=x.device, dtype=x.dtype)
+        grad = torch.zeros_like(x)
+        terms = [(t, m) for t, m in ((e_edit, region), (e_content, 1.0 - region)) if t.requires_grad]
+        for k, (term, mask) in enumerate(terms):
+            (g,) = torch.autograd.grad(es * term, x_leaf, retain_graph=k < len(terms) - 1)
+            grad = grad + g * mask
+            if stats is not None:
+                stats.backward_passes += 1
+    # dE/dz = sqrt(1 + sigma^2) dE/dx, since x = z * sqrt(1 + sigma^2)
+    return cfg.step_size * grad * (1.0 + sigma.float() ** 2).sqrt().to(x.dtype)
+
+
+def guided_x0(x: Tensor, eps: Tensor, grad: Tensor, sigma: Tensor, sigma_next: Tensor) -> Tensor:
+    """See :func:`dragon_core.schedule.guided_denoised`."""
+    return guided_denoised(x, eps, grad, sigma, sigma_next)

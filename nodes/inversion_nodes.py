@@ -1,0 +1,103 @@
+"""Nodes: DDIM inversion with memory-bank capture."""
+from __future__ import annotations
+
+import torch
+
+import comfy.model_management
+
+from ..dragon_core.errors import DragonInputError
+from ..dragon_core.memory_bank import BankPolicy
+from .host import run_inversion
+from .node_errors import user_errors
+
+_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
+
+
+class DragonBankOptions:
+    DESCRIPTION = ("Decides what DDIM inversion records into the memory bank, in the same UNet passes as the "
+                   "inversion: decoder self-attention inputs (identity/background for cross-branch attention) and "
+                   "decoder features (targets of the energy). Connect to DragonDDIMInversion; without it the "
+                   "defaults below are used.")
+    CATEGORY = "DragonDiffusion/inversion"
+    RETURN_TYPES = ("DRAGON_BANK_OPTIONS",)
+    RETURN_NAMES = ("bank_options",)
+    FUNCTION = "build"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "dtype": (list(_DTYPES), {"default": "float16",
+                                      "tooltip": "Storage precision of the bank. float16 halves memory at no visible cost."}),
+            "storage": (["offload device", "compute device"], {"default": "offload device",
+                        "tooltip": "Where the bank lives between steps: ComfyUI's offload device (usually CPU RAM, "
+                                   "saves VRAM) or the GPU (faster, uses VRAM)."}),
+            "record_attention": ("BOOLEAN", {"default": True,
+                                 "tooltip": "Record the reference branch's decoder self-attention inputs (needed for "
+                                            "cross-branch attention, which keeps identity and background)."}),
+            "attention_from_step": ("INT", {"default": 0, "min": 0, "max": 1000,
+                                    "tooltip": "First sampling step whose attention is stored. Move/drag use steps >= "
+                                               "10% of the steps; raise this to save memory."}),
+            "record_features": ("BOOLEAN", {"default": True,
+                                "tooltip": "Record the decoder features the energy compares against. Off: they are "
+                                           "recomputed at edit time (one more UNet pass per guided step, less memory)."}),
+            "feature_until_step": ("INT", {"default": 30, "min": 0, "max": 1000,
+                                   "tooltip": "Features are stored for steps below this (the guided steps: 30 of 50 by "
+                                              "default; scale it if you change the step count)."}),
+        }}
+
+    def build(self, dtype, storage, record_attention, attention_from_step, record_features, feature_until_step):
+        device = (comfy.model_management.unet_offload_device() if storage == "offload device"
+                  else comfy.model_management.get_torch_device())
+        return ({"dtype": dtype, "device": str(device), "record_attention": record_attention,
+                 "attention_from_step": attention_from_step, "record_features": record_features,
+                 "feature_until_step": feature_until_step},)
+
+
+def policy_from_options(options: dict | None, steps: int) -> BankPolicy:
+    if options is None:
+        return BankPolicy(device=str(comfy.model_management.unet_offload_device()),
+                          feature_steps=frozenset(range(round(steps * 30 / 50))))
+    if options["attention_from_step"] >= steps:
+        raise DragonInputError("bank_options.attention_from_step",
+                               f"{options['attention_from_step']} records nothing with {steps} steps; use 0..{steps - 1}")
+    return BankPolicy(dtype=_DTYPES[options["dtype"]], device=options["device"],
+                      attention_steps=frozenset(range(options["attention_from_step"], steps)),
+                      feature_steps=frozenset(range(min(options["feature_until_step"], steps))),
+                      record_attention=options["record_attention"], record_features=options["record_features"])
+
+
+class DragonDDIMInversion:
+    DESCRIPTION = ("Inverts an encoded image with deterministic DDIM (positive prompt only, no CFG) and records "
+                   "the memory bank in the same UNet passes. Outputs the bank and z_T, the inverted noise as the "
+                   "sampler holds it at the first sigma. Invert once, edit many: changing only the edit does not "
+                   "re-run this node.")
+    CATEGORY = "DragonDiffusion/inversion"
+    RETURN_TYPES = ("DRAGON_BANK", "LATENT")
+    RETURN_NAMES = ("memory_bank", "z_T")
+    FUNCTION = "invert"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "model": ("MODEL", {"tooltip": "An eps-prediction UNet (SD-1.x, SD-2.x base, SDXL, LoRA applied or not). "
+                                           "Use the same MODEL for the edit."}),
+            "latent": ("LATENT", {"tooltip": "The image to edit, from VAEEncode (batch of 1, sides multiples of 8 px)."}),
+            "positive": ("CONDITIONING", {"tooltip": "A prompt describing the image; used for the inversion and the edit."}),
+            "steps": ("INT", {"default": 50, "min": 1, "max": 1000,
+                              "tooltip": "DDIM steps. The edit samples over exactly these steps (50 in the paper)."}),
+        }, "optional": {
+            "bank_options": ("DRAGON_BANK_OPTIONS", {"tooltip": "What to record (DragonBankOptions). Default: "
+                                                                "float16 on the offload device, attention at every "
+                                                                "step, features at the guided steps."}),
+        }}
+
+    @user_errors
+    def invert(self, model, latent, positive, steps, bank_options=None):
+        policy = policy_from_options(bank_options, steps)
+        bank, z_T = run_inversion(model, latent, positive, steps, policy)
+        return {"ui": {"text": [bank.describe()]}, "result": (bank, z_T)}
+
+
+NODE_CLASS_MAPPINGS = {"DragonBankOptions": DragonBankOptions, "DragonDDIMInversion": DragonDDIMInversion}
+NODE_DISPLAY_NAME_MAPPINGS = {"DragonBankOptions": "Dragon Memory Bank Options",
+                              "DragonDDIMInversion": "Dragon DDIM Inversion (+ memory bank)"}

@@ -1,0 +1,266 @@
+"""Nodes: guidance options, the guided sampler (KSampler replacement), the GUIDER for SamplerCustomAdvanced,
+and the helpers that feed it (bank sigmas, start latent, the dragon_ddim SAMPLER)."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+
+import comfy.samplers
+import comfy.utils
+import latent_preview
+
+from ..dragon_core.energy import EnergyWeights
+from ..dragon_core.errors import DragonInputError
+from ..dragon_core.guidance import SCHEDULES, GuidanceConfig, default_guidance
+from ..dragon_core.memory_bank import MemoryBank
+from ..dragon_core.start_latent import start_latent
+from ..dragon_core.geometry import build_geometry
+from .host import DragonGuider, check_edit_matches_latent, dragon_ddim_function
+from .node_errors import user_errors
+
+CATEGORY = "DragonDiffusion/sampling"
+AUTO = -1.0
+
+_AUTO_NOTE = " -1 = the authors' default for the edit mode."
+
+
+class DragonGuidanceOptions:
+    DESCRIPTION = ("Energy guidance and cross-branch attention settings (SPEC §3-§6). Every -1 means the authors' "
+                   "default for the edit's mode. DiffEditor = guide fewer steps, plus regional SDE and time travel.")
+    CATEGORY = CATEGORY
+    RETURN_TYPES = ("DRAGON_GUIDANCE",)
+    RETURN_NAMES = ("guidance",)
+    FUNCTION = "build"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        def weight(tip):
+            return ("FLOAT", {"default": AUTO, "min": -1.0, "max": 1000.0, "step": 0.01, "tooltip": tip + _AUTO_NOTE})
+
+        return {"required": {
+            "schedule": (list(SCHEDULES), {"default": "DragonDiffusion",
+                         "tooltip": "DragonDiffusion: guide every step of the first 60%. DiffEditor: the first 20%, "
+                                    "then every other step to 60%, with regional SDE and time travel."}),
+            "energy_scale": weight("Strength of the energy gradient (authors' UI value: move 0.5, drag 2, appearance 2, "
+                                   "paste 1.5). 0 turns energy guidance off."),
+            "w_edit": weight("Weight of the edit term (object at its target)."),
+            "w_content": weight("Weight of the content-consistency term (the rest unchanged)."),
+            "w_contrast": weight("Move: push the vacated place away from the old object."),
+            "w_inpaint": weight("Move: make the vacated place look like its fill region; drag: handle content leaves."),
+            "attention_start_step": ("INT", {"default": -1, "min": -1, "max": 1000,
+                                     "tooltip": "First step with cross-branch attention." + _AUTO_NOTE}),
+            "attention_end_step": ("INT", {"default": -1, "min": -1, "max": 1000,
+                                   "tooltip": "Last step with cross-branch attention." + _AUTO_NOTE}),
+            "cross_branch_attention": ("BOOLEAN", {"default": True,
+                                       "tooltip": "Feed the reference branch's keys/values into the edit (keeps "
+                                                  "identity and background)."}),
+            "regional_sde": ("BOOLEAN", {"default": True, "tooltip": "DiffEditor schedule only: stochastic steps inside "
+                                                                     "the edit region (dragon_ddim sampler)."}),
+            "sde_eta_inside": ("FLOAT", {"default": 0.4, "min": 0.0, "max": 1.0, "step": 0.01,
+                                         "tooltip": "DDIM eta inside the edit region during regional SDE."}),
+            "sde_eta_outside": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 1.0, "step": 0.01,
+                                          "tooltip": "DDIM eta outside the edit region (paper 0.2, code 0)."}),
+            "time_travel": ("BOOLEAN", {"default": True, "tooltip": "DiffEditor schedule only: repeat some steps with "
+                                                                    "re-inversion in between (dragon_ddim sampler)."}),
+        }}
+
+    def build(self, **options):
+        return (options,)
+
+
+def resolve_guidance(mode: str, steps: int, options: dict | None) -> GuidanceConfig:
+    """The authors' defaults for the mode, with the user's explicit values on top."""
+    schedule = (options or {}).get("schedule", "DragonDiffusion")
+    cfg = default_guidance(mode, steps, schedule)
+    if not options:
+        return cfg
+    w = cfg.weights
+    weights = EnergyWeights(*(cfg_v if options[k] == AUTO else _non_negative(k, options[k])
+                              for k, cfg_v in (("w_edit", w.w_edit), ("w_content", w.w_content),
+                                               ("w_contrast", w.w_contrast), ("w_inpaint", w.w_inpaint))))
+    scale = cfg.energy_scale if options["energy_scale"] == AUTO else _non_negative("energy_scale", options["energy_scale"])
+    attention_steps = cfg.attention_steps
+    start, end = options["attention_start_step"], options["attention_end_step"]
+    if start != -1 or end != -1:
+        lo = min(attention_steps) if start == -1 else start
+        hi = max(attention_steps) if end == -1 else end
+        if lo > hi or lo >= steps:
+            raise DragonInputError("attention_start_step/attention_end_step",
+                                   f"window {lo}..{hi} is empty for {steps} steps; use 0 <= start <= end < {steps}")
+        attention_steps = frozenset(range(lo, min(hi, steps - 1) + 1))
+    if not options["cross_branch_attention"]:
+        attention_steps = frozenset()
+    cfg = replace(cfg, weights=weights, energy_scale=scale, attention_steps=attention_steps,
+                  sde_eta_inside=options["sde_eta_inside"], sde_eta_outside=options["sde_eta_outside"])
+    if not options["regional_sde"]:
+        cfg = replace(cfg, sde_steps=frozenset())
+    if not options["time_travel"]:
+        cfg = replace(cfg, time_travel_steps=frozenset())
+    return cfg
+
+
+def _non_negative(name: str, value: float) -> float:
+    if value < 0:
+        raise DragonInputError(name, f"must be >= 0 (or -1 for the mode default), got {value}")
+    return float(value)
+
+
+def _reference_bank(edit):
+    return getattr(edit, "reference_bank", None)
+
+
+def _check_bank(bank, name: str = "memory_bank") -> MemoryBank:
+    if not isinstance(bank, MemoryBank):
+        raise DragonInputError(name, "must come from DragonDDIMInversion")
+    return bank
+
+
+def make_guider(model, positive, negative, bank, edit, cfg, guidance) -> DragonGuider:
+    bank = _check_bank(bank)
+    if edit is None or not hasattr(edit, "mode"):
+        raise DragonInputError("edit", "must come from a DragonEdit node")
+    if not (0.0 <= cfg <= 100.0):
+        raise DragonInputError("cfg", f"must be in [0, 100], got {cfg}")
+    config = resolve_guidance(edit.mode, bank.steps, guidance)
+    reference = _reference_bank(edit)
+    if reference is not None:
+        _check_bank(reference, "reference_bank")
+    return DragonGuider(model, positive, negative, cfg, bank, edit, config, reference)
+
+
+def start_latent_for(guider: DragonGuider) -> torch.Tensor:
+    """The copy-paste start latent, in the LATENT convention (before the model's process_latent_in)."""
+    bank = guider.bank
+    ref = guider.reference_bank.latents[0] if guider.reference_bank is not None else None
+    x = start_latent(bank.latents[0], guider.run.geometry, ref)
+    return guider.model_patcher.model.process_latent_out(x.clone())
+
+
+_MODEL_INPUTS = {
+    "model": ("MODEL", {"tooltip": "The MODEL used for the inversion (LoRA/ControlNet-conditioned models welcome). "
+                                   "It is cloned, never modified."}),
+    "positive": ("CONDITIONING", {"tooltip": "Prompt of the edited image (usually the inversion's prompt)."}),
+    "negative": ("CONDITIONING", {"tooltip": "Negative prompt for CFG."}),
+    "memory_bank": ("DRAGON_BANK", {"tooltip": "From DragonDDIMInversion of the image being edited."}),
+    "edit": ("DRAGON_EDIT", {"tooltip": "From a DragonEdit node."}),
+}
+
+
+class DragonSampler:
+    DESCRIPTION = ("Guided KSampler replacement: samples the edit from the inverted noise with energy guidance and "
+                   "cross-branch attention, over the inversion's steps. Output LATENT goes to VAEDecode.")
+    CATEGORY = CATEGORY
+    RETURN_TYPES = ("LATENT",)
+    RETURN_NAMES = ("latent",)
+    FUNCTION = "sample"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {**_MODEL_INPUTS,
+            "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF,
+                             "tooltip": "Seed of the regional SDE noise (DiffEditor schedule); the rest is deterministic."}),
+            "cfg": ("FLOAT", {"default": 4.0, "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01,
+                              "tooltip": "Classifier-free guidance scale (authors: 4, appearance 5)."}),
+        }, "optional": {
+            "guidance": ("DRAGON_GUIDANCE", {"tooltip": "DragonGuidanceOptions; default: the authors' settings for the "
+                                                        "edit's mode, DragonDiffusion schedule."}),
+        }}
+
+    @user_errors
+    def sample(self, model, positive, negative, memory_bank, edit, seed, cfg, guidance=None):
+        guider = make_guider(model, positive, negative, memory_bank, edit, cfg, guidance)
+        latent = start_latent_for(guider)
+        sampler = comfy.samplers.KSAMPLER(dragon_ddim_function, extra_options={"seed": seed})
+        sigmas = guider.bank.sigmas
+        callback = latent_preview.prepare_callback(guider.model_patcher, len(sigmas) - 1)
+        samples = guider.sample(torch.zeros_like(latent), latent, sampler, sigmas, callback=callback,
+                                disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=seed)
+        return ({"samples": samples.cpu()},)
+
+
+class DragonGuiderNode:
+    DESCRIPTION = ("DragonDiffusion as a GUIDER for SamplerCustomAdvanced. Requires: sigmas = DragonBankSigmas of "
+                   "the same bank, noise = DisableNoise, latent = DragonStartLatent, and a first-order sampler "
+                   "(ddim, euler, or DragonDDIMSampler for regional SDE / time travel).")
+    CATEGORY = CATEGORY
+    RETURN_TYPES = ("GUIDER",)
+    RETURN_NAMES = ("guider",)
+    FUNCTION = "build"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {**_MODEL_INPUTS,
+            "cfg": ("FLOAT", {"default": 4.0, "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01,
+                              "tooltip": "Classifier-free guidance scale (authors: 4, appearance 5)."}),
+        }, "optional": {
+            "guidance": ("DRAGON_GUIDANCE", {"tooltip": "DragonGuidanceOptions; default: the authors' settings."}),
+        }}
+
+    @user_errors
+    def build(self, model, positive, negative, memory_bank, edit, cfg, guidance=None):
+        return (make_guider(model, positive, negative, memory_bank, edit, cfg, guidance),)
+
+
+class DragonBankSigmas:
+    DESCRIPTION = "The sampling sigmas of a memory bank's inversion (what DragonGuider must be sampled with)."
+    CATEGORY = CATEGORY
+    RETURN_TYPES = ("SIGMAS",)
+    RETURN_NAMES = ("sigmas",)
+    FUNCTION = "get"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"memory_bank": ("DRAGON_BANK", {"tooltip": "From DragonDDIMInversion."})}}
+
+    @user_errors
+    def get(self, memory_bank):
+        return (_check_bank(memory_bank).sigmas.clone(),)
+
+
+class DragonStartLatent:
+    DESCRIPTION = ("The edit's start latent: the inverted noise with the object's noise copied to its new place "
+                   "(move, resize, drag, paste). Feed SamplerCustomAdvanced with DisableNoise.")
+    CATEGORY = CATEGORY
+    RETURN_TYPES = ("LATENT",)
+    RETURN_NAMES = ("latent",)
+    FUNCTION = "get"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"model": _MODEL_INPUTS["model"], "memory_bank": _MODEL_INPUTS["memory_bank"],
+                             "edit": _MODEL_INPUTS["edit"]}}
+
+    @user_errors
+    def get(self, model, memory_bank, edit):
+        bank = _check_bank(memory_bank)
+        check_edit_matches_latent(edit.size, tuple(bank.latent_shape[-2:]))
+        geometry = build_geometry(edit, tuple(bank.latent_shape[-2:]))
+        ref = _reference_bank(edit)
+        x = start_latent(bank.latents[0], geometry, ref.latents[0] if ref is not None else None)
+        return ({"samples": model.model.process_latent_out(x.clone()).cpu()},)
+
+
+class DragonDDIMSampler:
+    DESCRIPTION = ("SAMPLER for DragonGuider: DDIM with DiffEditor's regional SDE and time travel (as set in "
+                   "DragonGuidanceOptions). Plain ddim/euler samplers work too, without those two.")
+    CATEGORY = CATEGORY
+    RETURN_TYPES = ("SAMPLER",)
+    RETURN_NAMES = ("sampler",)
+    FUNCTION = "get"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF,
+                                              "tooltip": "Seed of the regional SDE noise."})}}
+
+    def get(self, seed):
+        return (comfy.samplers.KSAMPLER(dragon_ddim_function, extra_options={"seed": seed}),)
+
+
+NODE_CLASS_MAPPINGS = {"DragonGuidanceOptions": DragonGuidanceOptions, "DragonSampler": DragonSampler,
+                       "DragonGuider": DragonGuiderNode, "DragonBankSigmas": DragonBankSigmas,
+                       "DragonStartLatent": DragonStartLatent, "DragonDDIMSampler": DragonDDIMSampler}
+NODE_DISPLAY_NAME_MAPPINGS = {"DragonGuidanceOptions": "Dragon Guidance Options", "DragonSampler": "Dragon Sampler (guided edit)",
+                              "DragonGuider": "Dragon Guider", "DragonBankSigmas": "Dragon Bank Sigmas",
+                              "DragonStartLatent": "Dragon Start Latent", "DragonDDIMSampler": "Dragon DDIM Sampler"}
