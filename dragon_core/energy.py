@@ -25,16 +25,21 @@ class EnergyWeights:
     w_inpaint: float = 0.8
 
 
+def _at_least_fp32(t: Tensor) -> Tensor:
+    return t.to(torch.promote_types(t.dtype, torch.float32))
+
+
 def to_grid(feature: Tensor, grid_hw: tuple[int, int]) -> Tensor:
-    """[1, C, h, w] -> [C, rows*cols] on the feature grid (nearest), float32."""
+    """[1, C, h, w] -> [C, rows*cols] on the feature grid (nearest), in float32 or better."""
+    feature = _at_least_fp32(feature)
     if tuple(feature.shape[-2:]) != tuple(grid_hw):
-        feature = F.interpolate(feature.float(), size=grid_hw, mode="nearest")
-    return feature[0].float().flatten(1)
+        feature = F.interpolate(feature, size=grid_hw, mode="nearest")
+    return feature[0].flatten(1)
 
 
 def resized_to_grid(feature: Tensor, grid_hw: tuple[int, int], scaled_hw: tuple[int, int]) -> Tensor:
     """Reference features for a resized object: first on the grid, then scaled to ``scaled_hw``."""
-    on_grid = F.interpolate(feature.float(), size=grid_hw, mode="nearest")
+    on_grid = F.interpolate(_at_least_fp32(feature), size=grid_hw, mode="nearest")
     if tuple(scaled_hw) != tuple(grid_hw):
         on_grid = F.interpolate(on_grid, size=scaled_hw, mode="bilinear", align_corners=False)
     return on_grid[0].flatten(1)

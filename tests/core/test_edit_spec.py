@@ -1,0 +1,130 @@
+"""Edit specifications: grid conversions on non-square images and the validation errors users see."""
+import pytest
+import torch
+
+from dragon_core.edit_spec import (ImageSize, box_to_mask, make_appearance_edit, make_drag_edit, make_move_edit,
+                                   make_paste_edit, mask_to_grid, parse_editor_json, patch_pairs, placement,
+                                   point_to_cell, rasterize)
+from dragon_core.errors import DragonInputError
+from dragon_core.geometry import build_geometry
+from dragon_core.start_latent import start_latent
+
+SIZE = ImageSize(96, 64)  # non-square: grid 16 rows x 24 cols, latent (f=8) 8 x 12
+
+
+def box(x, y, w, h, size=SIZE):
+    return box_to_mask((x, y, w, h), size).float()
+
+
+def test_box_mask_and_grid_round_trip_on_non_square_image():
+    m = box(16, 8, 24, 16)
+    assert m.shape == (64, 96) and int(m.sum()) == 24 * 16
+    g = mask_to_grid(m > 0.5, SIZE.grid)
+    assert g.shape == (16, 24)
+    rows, cols = torch.nonzero(g, as_tuple=True)
+    assert (int(rows.min()), int(rows.max()), int(cols.min()), int(cols.max())) == (2, 5, 4, 9)
+    # back to pixels: the grid cells cover exactly the box
+    up = g.repeat_interleave(4, 0).repeat_interleave(4, 1)
+    assert torch.equal(up, m > 0.5)
+
+
+def test_small_mask_never_vanishes_on_the_grid():
+    m = torch.zeros(64, 96, dtype=torch.bool)
+    m[10, 10] = True
+    assert int(mask_to_grid(m, (8, 12)).sum()) == 1
+
+
+def test_point_to_cell_and_patches_clip_at_the_border_in_pairs():
+    cells = point_to_cell(torch.tensor([[95.0, 0.0], [4.0, 63.9]]), 4)
+    assert cells.tolist() == [[0, 23], [15, 1]]
+    h_idx, t_idx, valid = patch_pairs(cells[:1], torch.tensor([[8, 8]]), (16, 24))
+    assert valid.shape == (1, 9) and int(valid.sum()) == 4  # corner handle: 2x2 of its 3x3 patch is inside
+    h_rows, t_rows = h_idx[valid] // 24, t_idx[valid] // 24
+    assert torch.equal(h_rows - 0, t_rows - 8)  # the pairs stay in correspondence
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.5, 1.5])
+def test_placement_keeps_pairwise_counts_and_moves_the_centroid(scale):
+    m = box(20, 16, 24, 16) > 0.5
+    p = placement(m, scale, (24.0, 8.0), SIZE, SIZE, "dx/dy")
+    assert int(p.source.sum()) == int(p.dest.sum())
+    src_c = torch.nonzero(mask_to_grid(m, SIZE.grid)).float().mean(0)
+    dst_c = torch.nonzero(p.dest).float().mean(0)
+    assert torch.allclose(dst_c - src_c, torch.tensor([2.0, 6.0]), atol=0.6)  # 8 px down, 24 px right
+
+
+def test_geometry_of_a_move_separates_old_new_and_other_places():
+    edit = make_move_edit(box(8, 8, 16, 16), (40, 16), SIZE)
+    g = build_geometry(edit, (8, 12))
+    assert not (g.place.dest & g.object_mask).any()
+    assert torch.equal(g.vacated, g.object_mask)
+    assert not (g.other & (g.place.dest | g.object_mask)).any()
+    assert torch.equal(g.edit_region, g.place.dest | g.object_mask)
+    assert g.latent_edit_region.shape == (8, 12)
+
+
+def test_start_latent_copies_the_objects_noise_to_its_new_place():
+    edit = make_move_edit(box(8, 8, 16, 16), (48, 24), SIZE)
+    g = build_geometry(edit, (8, 12))
+    x_T = torch.randn(1, 4, 8, 12)
+    x = start_latent(x_T, g)
+    # object latent cells rows 1-2, cols 1-2 -> rows 4-5, cols 7-8
+    torch.testing.assert_close(x[..., 4:6, 7:9], x_T[..., 1:3, 1:3])
+    torch.testing.assert_close(x[..., :, :6], x_T[..., :, :6])
+
+
+def test_drag_start_latent_copies_the_handle_patch():
+    edit = make_drag_edit(torch.tensor([[20.0, 20.0]]), torch.tensor([[60.0, 36.0]]), SIZE)
+    g = build_geometry(edit, (8, 12))
+    x_T = torch.randn(1, 4, 8, 12)
+    x = start_latent(x_T, g)
+    torch.testing.assert_close(x[..., 3:6, 6:9], x_T[..., 1:4, 1:4])
+
+
+def test_editor_json_round_trip_and_rasterisation():
+    text = '{"version": 1, "points": [[10, 10, 50, 20]], "boxes": [[0, 0, 8, 8]], "strokes": [[40, 40, 6, 1], [40, 40, 3, 0]]}'
+    state = parse_editor_json(text, SIZE)
+    assert state.points.tolist() == [[10, 10, 50, 20]]
+    mask = rasterize(state, SIZE)
+    assert mask[:8, :8].all() and mask[40, 45] and not mask[40, 40]  # painted ring with an erased centre
+    assert parse_editor_json("[[1, 2, 3, 4]]", SIZE).points.shape == (1, 4)
+    assert rasterize(parse_editor_json("", SIZE), SIZE) is None
+
+
+BAD_EDITS = [
+    (lambda: ImageSize(100, 64), "image width", "multiple of 8"),
+    (lambda: make_move_edit(torch.zeros(64, 96), (8, 0), SIZE), "object_mask", "empty"),
+    (lambda: make_move_edit(torch.ones(64, 96), (8, 0), SIZE), "object_mask", "whole image"),
+    (lambda: make_move_edit(box(0, 0, 8, 8, ImageSize(64, 64)), (8, 0), SIZE), "object_mask", "match the image"),
+    (lambda: make_move_edit(box(8, 8, 16, 16), (8, 0), SIZE, scale=0), "scale", "[0.05, 20]"),
+    (lambda: make_move_edit(box(8, 8, 16, 16), (8, 0), SIZE, scale=-1), "scale", "[0.05, 20]"),
+    (lambda: make_move_edit(box(8, 8, 16, 16), (90, 0), SIZE), "dx/dy", "outside"),
+    (lambda: make_move_edit(box(8, 8, 16, 16), (float("nan"), 0), SIZE), "dx", "finite"),
+    (lambda: make_move_edit(box(8, 8, 16, 16), (0, 0), SIZE), "dx/dy", "empty"),
+    (lambda: make_drag_edit(torch.tensor([[96.0, 10.0]]), torch.tensor([[10.0, 10.0]]), SIZE), "handle_points[0]", "outside"),
+    (lambda: make_drag_edit(torch.tensor([[9.0, 10.0]]), torch.tensor([[10.0, -1.0]]), SIZE), "target_points[0]", "outside"),
+    (lambda: make_drag_edit(torch.tensor([[9.0, 10.0], [1, 1]]), torch.tensor([[10.0, 1.0]]), SIZE), "points", "pairs"),
+    (lambda: make_drag_edit(torch.zeros(0, 2), torch.zeros(0, 2), SIZE), "points", "no handle"),
+    (lambda: make_drag_edit(torch.tensor([[float("inf"), 1.0]]), torch.tensor([[1.0, 1.0]]), SIZE), "handle_points", "infinite"),
+    (lambda: make_appearance_edit(box(8, 8, 16, 16), box(8, 8, 16, 16), None, SIZE, SIZE), "reference_bank", "memory bank"),
+    (lambda: make_paste_edit(box(8, 8, 16, 16), (200, 0), 1.0, object(), SIZE, SIZE), "dx/dy", "outside"),
+    (lambda: parse_editor_json("{not json", SIZE), "editor_json", "not valid JSON"),
+    (lambda: parse_editor_json("[" * 100000 + "]" * 100000, SIZE), "editor_json", "characters"),
+    (lambda: parse_editor_json("[" * 5000 + "]" * 5000, SIZE), "editor_json", ""),
+    (lambda: parse_editor_json('{"points": [[1, 2, 3, NaN]]}', SIZE), "editor_json", "finite"),
+    (lambda: parse_editor_json('{"points": [[1, 2, 3]]}', SIZE), "editor_json.points[0]", "4 numbers"),
+    (lambda: parse_editor_json('{"points": [["1", 2, 3, 4]]}', SIZE), "editor_json.points[0]", "number"),
+    (lambda: parse_editor_json('{"boxes": [[0, 0, -5, 5]]}', SIZE), "editor_json.boxes[0]", "> 0"),
+    (lambda: parse_editor_json('{"boxes": [[90, 0, 10, 5]]}', SIZE), "editor_json.boxes[0]", "not inside"),
+    (lambda: parse_editor_json('{"__class__": 1}', SIZE), "editor_json", "unknown keys"),
+    (lambda: parse_editor_json('{"points": [' + ",".join(["[1,1,2,2]"] * 300) + "]}", SIZE), "editor_json.points", "at most 256"),
+    (lambda: parse_editor_json('"just a string"', SIZE), "editor_json", "JSON object"),
+]
+
+
+@pytest.mark.parametrize("make, field, words", BAD_EDITS, ids=[f"{i}-{f}" for i, (_, f, _) in enumerate(BAD_EDITS)])
+def test_invalid_input_raises_one_error_type_naming_the_field(make, field, words):
+    with pytest.raises(DragonInputError) as info:
+        make()
+    assert info.value.field.startswith(field)
+    assert words in str(info.value)
