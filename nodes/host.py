@@ -296,7 +296,7 @@ class DragonGuider(comfy.samplers.CFGGuider):
             raise DragonInputError("memory_bank", f"was made with another model ({bank.model_tag}); invert the image "
                                    f"with this MODEL ({model_tag(model)})")
         latent_hw = tuple(bank.latent_shape[-2:])
-        check_edit_matches_latent(edit.size, latent_hw)
+        check_edit_matches_latent(edit.size, latent_hw, vae_factor(model))
         with torch.inference_mode(False):
             geometry = build_geometry(edit, latent_hw)
         self.run = EditRun(bank, reference_bank, geometry, guidance, layout)
@@ -375,13 +375,18 @@ class DragonGuider(comfy.samplers.CFGGuider):
         return super().sample(noise, latent_image, sampler, sigmas, denoise_mask, callback, disable_pbar, seed)
 
 
-def check_edit_matches_latent(size: ImageSize, latent_hw: tuple[int, int]) -> int:
-    """The VAE factor between the edit's image and the latent; refuses images that were not the encoded one."""
-    fy, fx = size.height / latent_hw[0], size.width / latent_hw[1]
-    if fy != fx or fy != int(fy) or fy < 1:
+def vae_factor(model) -> int:
+    """Image pixels per latent cell. ComfyUI 0.3.75's latent formats don't say (newer ones have
+    spacial_downscale_ratio); every UNet family it ships uses 8."""
+    return int(getattr(model.model.latent_format, "spacial_downscale_ratio", 8))
+
+
+def check_edit_matches_latent(size: ImageSize, latent_hw: tuple[int, int], factor: int) -> None:
+    """Refuses an edit drawn on an image that is not the one encoded into this latent."""
+    if (size.height, size.width) != (latent_hw[0] * factor, latent_hw[1] * factor):
         raise DragonInputError("edit", f"was drawn on a {size.width}x{size.height} image but the latent is "
-                               f"{latent_hw[1]}x{latent_hw[0]}; connect the image that was VAE-encoded")
-    return int(fy)
+                               f"{latent_hw[1]}x{latent_hw[0]} (a {latent_hw[1] * factor}x{latent_hw[0] * factor} image "
+                               "for this model); connect the image that was VAE-encoded")
 
 
 # ----------------------------------------------------------------------------------------------- samplers
@@ -429,7 +434,12 @@ def run_inversion(model, latent: dict, positive, steps: int, policy: BankPolicy)
     """DDIM-invert a LATENT with the model, recording the memory bank in the same UNet passes."""
     layout = unet_layout(model)
     samples = check_latent(latent)
-    sigmas = comfy.samplers.calculate_sigmas(model.get_model_object("model_sampling"), "ddim_uniform", steps).cpu()
+    model_sampling = model.get_model_object("model_sampling")
+    max_steps = len(model_sampling.sigmas) - 1
+    if not 1 <= steps <= max_steps:
+        raise DragonInputError("steps", f"must be 1..{max_steps} for this model (its training schedule has "
+                               f"{max_steps + 1} timesteps), got {steps}")
+    sigmas = comfy.samplers.calculate_sigmas(model_sampling, "ddim_uniform", steps).cpu()
     sigmas = sigmas.float()
     bank = MemoryBank(sigmas=sigmas, latent_shape=tuple(samples.shape), model_tag=model_tag(model), policy=policy)
     run = RecordRun(bank, layout)

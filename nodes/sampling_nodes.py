@@ -16,7 +16,7 @@ from ..dragon_core.guidance import SCHEDULES, GuidanceConfig, default_guidance
 from ..dragon_core.memory_bank import MemoryBank
 from ..dragon_core.start_latent import start_latent
 from ..dragon_core.geometry import build_geometry
-from .host import DragonGuider, check_edit_matches_latent, dragon_ddim_function
+from .host import DragonGuider, check_edit_matches_latent, dragon_ddim_function, vae_factor
 from .node_errors import user_errors
 
 CATEGORY = "DragonDiffusion/sampling"
@@ -234,7 +234,7 @@ class DragonStartLatent:
     @user_errors
     def get(self, model, memory_bank, edit):
         bank = _check_bank(memory_bank)
-        check_edit_matches_latent(edit.size, tuple(bank.latent_shape[-2:]))
+        check_edit_matches_latent(edit.size, tuple(bank.latent_shape[-2:]), vae_factor(model))
         geometry = build_geometry(edit, tuple(bank.latent_shape[-2:]))
         ref = _reference_bank(edit)
         x = start_latent(bank.latents[0], geometry, ref.latents[0] if ref is not None else None)

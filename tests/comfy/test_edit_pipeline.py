@@ -1,0 +1,229 @@
+"""Every node and edit mode on the real ComfyUI in-process (tiny UNet, CPU, under inference mode as nodes run)."""
+import hashlib
+import importlib
+
+import pytest
+import torch
+
+STEPS = 8
+IMAGE = torch.rand(1, 128, 128, 3, generator=torch.Generator().manual_seed(0))  # the tiny latent is 16x16 (f=8)
+
+
+def guidance(**over):
+    options = dict(schedule="DragonDiffusion", energy_scale=-1.0, w_edit=-1.0, w_content=-1.0, w_contrast=-1.0,
+                   w_inpaint=-1.0, attention_start_step=-1, attention_end_step=-1, cross_branch_attention=True,
+                   regional_sde=True, sde_eta_inside=0.4, sde_eta_outside=0.0, time_travel=True)
+    options.update(over)
+    return options
+
+
+@pytest.fixture
+def nodes(dragon_pack):
+    return dragon_pack.NODE_CLASS_MAPPINGS
+
+
+@pytest.fixture
+def inputs(tiny_model):
+    g = torch.Generator().manual_seed(3)
+    tiny_model.latent = {"samples": torch.randn(1, 4, 16, 16, generator=g)}
+    return tiny_model
+
+
+def invert(nodes, t, steps=STEPS, options=None):
+    with torch.inference_mode():
+        out = nodes["DragonDDIMInversion"]().invert(t.model, t.latent, t.positive, steps, options)
+    return out["result"]
+
+
+def mask_box(x, y, w, h, size=128):
+    m = torch.zeros(1, size, size)
+    m[:, y:y + h, x:x + w] = 1
+    return m
+
+
+def make_edits(nodes, bank):
+    with torch.inference_mode():
+        return {
+            "move": nodes["DragonEditMove"]().build(IMAGE, 24, 16, 1.0, '{"boxes": [[32, 32, 32, 32]]}')[0],
+            "resize": nodes["DragonEditMove"]().build(IMAGE, 8, 8, 1.4, "{}", mask_box(32, 32, 32, 32))[0],
+            "drag": nodes["DragonEditDrag"]().build(IMAGE, '{"points": [[40, 40, 72, 56]], "strokes": [[60, 50, 30, 1]]}')[0],
+            "appearance": nodes["DragonEditAppearance"]().build(IMAGE, IMAGE, bank, mask_box(72, 72, 32, 32),
+                                                                 '{"boxes": [[16, 16, 32, 32]]}')[0],
+            "paste": nodes["DragonEditPaste"]().build(IMAGE, IMAGE, bank, mask_box(72, 72, 32, 32), -40, -40, 0.8)[0],
+        }
+
+
+def fingerprint(model) -> str:
+    """Hash of everything an edit must leave alone: weights, patches and model_options of the MODEL."""
+    h = hashlib.sha256()
+    for name, t in sorted(model.model.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().float().cpu().numpy().tobytes())
+    h.update(repr(sorted(model.patches)).encode())
+    h.update(repr(model.model_options).encode())
+    return h.hexdigest()
+
+
+def test_inversion_records_the_bank_in_the_inversions_own_unet_passes(nodes, inputs):
+    calls = []
+    counted = inputs.model.clone()  # the wrapper goes on a clone: the test must not mutate the shared MODEL either
+    import comfy.patcher_extension
+
+    def count(executor, *args, **kwargs):
+        calls.append(1)
+        return executor(*args, **kwargs)
+
+    counted.add_wrapper(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, count)
+    inputs.model = counted
+    bank, z_T = invert(nodes, inputs)
+    assert len(calls) == STEPS  # one UNet pass per step records latents, attention and features
+    assert bank.steps == STEPS and len(bank.latents) == STEPS + 1
+    layers = {layer for _, layer in bank.attention}
+    assert len(layers) == 4 and len(bank.attention) == 4 * STEPS
+    assert sorted(bank.features) == list(range(round(STEPS * 0.6)))
+    assert all(len(f) == 2 for f in bank.features.values())
+    assert bank.nbytes() > 0
+    # z_T is x_T in the LATENT convention (before process_latent_in)
+    x_T = inputs.model.model.process_latent_in(z_T["samples"])
+    torch.testing.assert_close(x_T, bank.latents[0])
+
+
+@pytest.mark.parametrize("mode", ["move", "resize", "drag", "appearance", "paste"])
+@pytest.mark.parametrize("schedule", ["DragonDiffusion", "DiffEditor"])
+def test_every_mode_runs_and_leaves_the_model_untouched(nodes, inputs, mode, schedule):
+    before = fingerprint(inputs.model)
+    bank, _ = invert(nodes, inputs)
+    edit = make_edits(nodes, bank)[mode]
+    with torch.inference_mode():
+        (out,) = nodes["DragonSampler"]().sample(inputs.model, inputs.positive, inputs.negative, bank, edit, 0, 4.0,
+                                                 guidance(schedule=schedule))
+    assert out["samples"].shape == (1, 4, 16, 16) and torch.isfinite(out["samples"]).all()
+    assert fingerprint(inputs.model) == before
+
+
+def test_guidance_and_attention_change_the_result_and_zero_guidance_is_plain_cfg_ddim(nodes, inputs):
+    import comfy.samplers
+
+    bank, _ = invert(nodes, inputs)
+    edit = make_edits(nodes, bank)["appearance"]  # appearance starts from the unmodified x_T
+    sampler = nodes["DragonSampler"]()
+    with torch.inference_mode():
+        full = sampler.sample(inputs.model, inputs.positive, inputs.negative, bank, edit, 0, 4.0, guidance())[0]
+        bare = sampler.sample(inputs.model, inputs.positive, inputs.negative, bank, edit, 0, 4.0,
+                              guidance(energy_scale=0.0, cross_branch_attention=False))[0]
+        guider = comfy.samplers.CFGGuider(inputs.model)
+        guider.set_conds(inputs.positive, inputs.negative)
+        guider.set_cfg(4.0)
+        (z_T,) = nodes["DragonStartLatent"]().get(inputs.model, bank, edit)
+        reference = guider.sample(torch.zeros_like(z_T["samples"]), z_T["samples"], comfy.samplers.sampler_object("euler"),
+                                  bank.sigmas.clone())
+    torch.testing.assert_close(bare["samples"], reference, rtol=1e-4, atol=1e-4)
+    assert (full["samples"] - bare["samples"]).abs().max() > 1e-2
+
+
+def test_guider_under_a_stock_sampler_equals_the_dragon_sampler(nodes, inputs):
+    import comfy.samplers
+
+    bank, _ = invert(nodes, inputs)
+    edit = make_edits(nodes, bank)["move"]
+    with torch.inference_mode():
+        ours = nodes["DragonSampler"]().sample(inputs.model, inputs.positive, inputs.negative, bank, edit, 0, 4.0)[0]
+        (guider,) = nodes["DragonGuider"]().build(inputs.model, inputs.positive, inputs.negative, bank, edit, 4.0)
+        (sigmas,) = nodes["DragonBankSigmas"]().get(bank)
+        (latent,) = nodes["DragonStartLatent"]().get(inputs.model, bank, edit)
+        stock = guider.sample(torch.zeros_like(latent["samples"]), latent["samples"],
+                              comfy.samplers.sampler_object("ddim"), sigmas, seed=0)
+    torch.testing.assert_close(stock, ours["samples"], rtol=1e-4, atol=1e-4)
+
+
+def test_same_inputs_give_bit_identical_results(nodes, inputs):
+    bank, _ = invert(nodes, inputs)
+    edit = make_edits(nodes, bank)["drag"]
+    with torch.inference_mode():
+        runs = [nodes["DragonSampler"]().sample(inputs.model, inputs.positive, inputs.negative, bank, edit, 7, 4.0,
+                                                guidance(schedule="DiffEditor"))[0]["samples"] for _ in range(2)]
+    assert torch.equal(runs[0], runs[1])
+
+
+def test_interrupt_stops_the_edit_and_the_next_run_is_unaffected(nodes, inputs):
+    import comfy.model_management
+
+    bank, _ = invert(nodes, inputs)
+    edit = make_edits(nodes, bank)["move"]
+    before = fingerprint(inputs.model)
+    with torch.inference_mode():
+        clean = nodes["DragonSampler"]().sample(inputs.model, inputs.positive, inputs.negative, bank, edit, 0, 4.0)[0]
+        comfy.model_management.interrupt_current_processing(True)
+        try:
+            with pytest.raises(comfy.model_management.InterruptProcessingException):
+                nodes["DragonSampler"]().sample(inputs.model, inputs.positive, inputs.negative, bank, edit, 0, 4.0)
+        finally:
+            comfy.model_management.interrupt_current_processing(False)
+        again = nodes["DragonSampler"]().sample(inputs.model, inputs.positive, inputs.negative, bank, edit, 0, 4.0)[0]
+    assert torch.equal(clean["samples"], again["samples"])
+    assert fingerprint(inputs.model) == before
+
+
+def test_interrupted_inversion_releases_its_bank(nodes, inputs, monkeypatch):
+    import comfy.model_management
+
+    host = importlib.import_module("dragon_pack.nodes.host")
+    made = []
+    real = host.MemoryBank
+
+    def tracking(*args, **kwargs):
+        made.append(real(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(host, "MemoryBank", tracking)
+    comfy.model_management.interrupt_current_processing(True)
+    try:
+        with pytest.raises(comfy.model_management.InterruptProcessingException):
+            invert(nodes, inputs)
+    finally:
+        comfy.model_management.interrupt_current_processing(False)
+    assert made and made[0].nbytes() == 0
+
+
+BAD = {
+    "batch of two": lambda n, t, b: n["DragonDDIMInversion"]().invert(t.model, {"samples": torch.zeros(2, 4, 16, 16)}, t.positive, 4),
+    "noise mask": lambda n, t, b: n["DragonDDIMInversion"]().invert(t.model, {**t.latent, "noise_mask": torch.ones(1, 16, 16)}, t.positive, 4),
+    "NaN latent": lambda n, t, b: n["DragonDDIMInversion"]().invert(t.model, {"samples": torch.full((1, 4, 16, 16), float("nan"))}, t.positive, 4),
+    "steps beyond the model": lambda n, t, b: n["DragonDDIMInversion"]().invert(t.model, t.latent, t.positive, 5000),
+    "image of another size": lambda n, t, b: n["DragonSampler"]().sample(
+        t.model, t.positive, t.negative, b, n["DragonEditMove"]().build(torch.rand(1, 64, 64, 3), 8, 0, 1.0, '{"boxes": [[8, 8, 16, 16]]}')[0], 0, 4.0),
+    "bank from another model": lambda n, t, b: n["DragonSampler"]().sample(
+        t.model.__class__(t.model.model.__class__.__new__(t.model.model.__class__), t.model.load_device, t.model.offload_device),
+        t.positive, t.negative, b, make_edits(n, b)["move"], 0, 4.0),
+    "appearance without a reference bank": lambda n, t, b: n["DragonEditAppearance"]().build(IMAGE, IMAGE, None, mask_box(0, 0, 8, 8), '{"boxes": [[8, 8, 16, 16]]}'),
+    "mask of another size": lambda n, t, b: n["DragonEditMove"]().build(IMAGE, 8, 0, 1.0, "{}", torch.ones(1, 64, 64)),
+    "move out of the image": lambda n, t, b: n["DragonEditMove"]().build(IMAGE, 120, 0, 1.0, '{"boxes": [[8, 8, 16, 16]]}'),
+    "drag without points": lambda n, t, b: n["DragonEditDrag"]().build(IMAGE, "{}"),
+    "negative energy scale": lambda n, t, b: n["DragonSampler"]().sample(t.model, t.positive, t.negative, b, make_edits(n, b)["move"], 0, 4.0, guidance(energy_scale=-2.0)),
+    "empty attention window": lambda n, t, b: n["DragonSampler"]().sample(t.model, t.positive, t.negative, b, make_edits(n, b)["move"], 0, 4.0, guidance(attention_start_step=6, attention_end_step=2)),
+    "not a bank": lambda n, t, b: n["DragonSampler"]().sample(t.model, t.positive, t.negative, "bank", make_edits(n, b)["move"], 0, 4.0),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_input_is_a_clear_node_error(nodes, inputs, case, dragon_pack):
+    errors = importlib.import_module("dragon_pack.nodes.node_errors")
+    bank, _ = invert(nodes, inputs, steps=4)
+    with torch.inference_mode(), pytest.raises(errors.DragonNodeError) as info:
+        BAD[case](nodes, inputs, bank)
+    message = str(info.value)
+    assert ":" in message and len(message) < 400, message
+    assert info.value.__cause__ is None  # no torch traceback chained under it
+
+
+def test_v_prediction_models_are_refused_by_name(nodes, comfy_host):
+    import comfy.model_base
+    import comfy.model_patcher
+    from dragon_test_helpers import tiny_model as tm
+
+    config = tm.tiny_config()
+    model = comfy.model_base.BaseModel(config, model_type=comfy.model_base.ModelType.V_PREDICTION)
+    patcher = comfy.model_patcher.ModelPatcher(model, load_device=torch.device("cpu"), offload_device=torch.device("cpu"))
+    errors = importlib.import_module("dragon_pack.nodes.node_errors")
+    with torch.inference_mode(), pytest.raises(errors.DragonNodeError, match="V_PREDICTION"):
+        nodes["DragonDDIMInversion"]().invert(patcher, {"samples": torch.zeros(1, 4, 16, 16)}, tm.conditioning(1), 4)
