@@ -5,6 +5,8 @@
   reference branch at step i ([1, N, C]); the K/V projections are applied at use time;
 - ``features[i]``: the decoder feature maps the energy compares against, at guided steps.
 Everything is stored in ``policy.dtype`` on ``policy.device`` (the host's offload device by default).
+``torch.int8`` stores attention tokens quantised per token (symmetric, absmax scale), as int8 KV caches do:
+a quarter of float32, half of float16, with a relative error of at most 1/254 of each token's largest value.
 """
 from __future__ import annotations
 
@@ -15,6 +17,26 @@ import torch
 from torch import Tensor
 
 from .errors import DragonInputError
+
+
+@dataclass
+class QuantizedTokens:
+    """Per-token int8 tokens: value = q * scale / 127."""
+    q: Tensor       # int8 [1, N, C]
+    scale: Tensor   # float32 [1, N, 1]
+
+    @staticmethod
+    def quantize(tokens: Tensor, device) -> "QuantizedTokens":
+        t = tokens.detach().float()
+        scale = t.abs().amax(dim=-1, keepdim=True).clamp(min=1e-8)
+        q = torch.round(t / scale * 127.0).to(torch.int8)
+        return QuantizedTokens(q.to(device), scale.to(device))
+
+    def dequantize(self) -> Tensor:
+        return self.q.float() * (self.scale.float() / 127.0)
+
+    def nbytes(self) -> int:
+        return self.q.numel() * self.q.element_size() + self.scale.numel() * self.scale.element_size()
 
 
 @dataclass(frozen=True)
@@ -55,24 +77,31 @@ class MemoryBank:
         return i if float(diffs[i]) <= rel_tol * max(float(sigma), 1e-8) + 1e-7 else None
 
     def record_attention(self, step: int, layer: str, tokens: Tensor) -> None:
-        if self.policy.wants_attention(step):
+        if not self.policy.wants_attention(step):
+            return
+        if self.policy.dtype == torch.int8:
+            self.attention[(step, layer)] = QuantizedTokens.quantize(tokens, self.policy.device)
+        else:
             self.attention[(step, layer)] = tokens.detach().to(device=self.policy.device, dtype=self.policy.dtype,
                                                                copy=True)
 
     def record_features(self, step: int, feats: list[Tensor]) -> None:
         if self.policy.wants_features(step):
-            self.features[step] = [f.detach().to(device=self.policy.device, dtype=self.policy.dtype, copy=True)
-                                   for f in feats]
+            dtype = torch.float16 if self.policy.dtype == torch.int8 else self.policy.dtype
+            self.features[step] = [f.detach().to(device=self.policy.device, dtype=dtype, copy=True) for f in feats]
 
     def attention_at(self, step: int, layer: str) -> Optional[Tensor]:
-        return self.attention.get((step, layer))
+        entry = self.attention.get((step, layer))
+        return entry.dequantize() if isinstance(entry, QuantizedTokens) else entry
 
     def reference_latent(self, step: int) -> Tensor:
         return self.latents[step]
 
     def nbytes(self) -> int:
-        tensors = list(self.latents) + list(self.attention.values()) + [f for fs in self.features.values() for f in fs]
-        return sum(t.numel() * t.element_size() for t in tensors)
+        tensors = list(self.latents) + [f for fs in self.features.values() for f in fs]
+        attention = sum(a.nbytes() if isinstance(a, QuantizedTokens) else a.numel() * a.element_size()
+                        for a in self.attention.values())
+        return attention + sum(t.numel() * t.element_size() for t in tensors)
 
     def release(self) -> None:
         self.latents.clear()

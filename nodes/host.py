@@ -225,18 +225,35 @@ class EditRun:
         self.feature_sink: list = []
         self.stats = GuidanceStats()
         self._token_masks: dict = {}
+        # Reference-branch passes recomputed at edit time when a bank did not record a step (lean banks):
+        # one-step scratch banks keyed by id(bank), and the one being filled by the running RECORD pass.
+        self.scratch: dict[int, MemoryBank] = {}
+        self.recording: Optional[MemoryBank] = None
+
+    def attention_for(self, bank: MemoryBank, step: int, layer: str):
+        stored = bank.attention_at(step, layer)
+        if stored is not None:
+            return stored
+        scratch = self.scratch.get(id(bank))
+        return scratch.attention_at(step, layer) if scratch is not None else None
+
+    def record_attention(self, n, layer, options):
+        if self.recording is not None:
+            step = _step_of(self.recording, options)
+            if step is not None:
+                self.recording.record_attention(step, layer, _cond_rows(n, options))
 
     def attention_context(self, n, layer, options):
         step = _step_of(self.bank, options)
         if step is None or step not in self.guidance.attention_steps:
             return None
-        own = self.bank.attention_at(step, layer)
+        own = self.attention_for(self.bank, step, layer)
         if own is None or own.shape[1] != n.shape[1]:
             return None
         mode = self.guidance.attention_mode
         if mode is not InjectionMode.COMPOSE:
             return self_attention_context(n, mode, own)
-        ref = self.reference_bank.attention_at(step, layer) if self.reference_bank is not None else None
+        ref = self.attention_for(self.reference_bank, step, layer) if self.reference_bank is not None else None
         if ref is None:
             return None
         keep_base, keep_ref = self._compose_masks(n.shape[1], ref.shape[1])
@@ -254,8 +271,12 @@ class EditRun:
             self._token_masks[key] = (token_mask(g.keep_mask, base_hw), token_mask(g.reference_mask, ref_hw))
         return self._token_masks[key]
 
-    def commit_features(self, options):  # features are only recorded by RecordRun
-        self.feature_sink = []
+    def commit_features(self, options):
+        feats, self.feature_sink = self.feature_sink, []
+        if self.recording is not None:
+            step = _step_of(self.recording, options)
+            if step is not None:
+                self.recording.record_features(step, [_cond_rows(f, options) for f in feats])
 
 
 # ------------------------------------------------------------------------------------------------ guiders
@@ -309,10 +330,12 @@ class DragonGuider(comfy.samplers.CFGGuider):
 
     # ComfyUI entry point: every sampler step calls this
     def predict_noise(self, x, timestep, model_options={}, seed=None):
-        denoised = super().predict_noise(x, timestep, model_options, seed)
         sigma = timestep.flatten()[0]
         step = self.bank.step_index(float(sigma))
         g = self.run.guidance
+        if step is not None and step in g.attention_steps:
+            self.recompute_reference_branch(step, model_options)
+        denoised = super().predict_noise(x, timestep, model_options, seed)
         if step is None or step not in g.guided_steps or g.energy_scale == 0:
             return denoised
         sigma_next = self.bank.sigmas[step + 1].to(x)
@@ -346,8 +369,31 @@ class DragonGuider(comfy.samplers.CFGGuider):
             raise RuntimeError(f"feature pass captured {len(feats)} maps instead of 2 (layout {self.run.layout})")
         return feats
 
+    def recompute_reference_branch(self, step: int, model_options) -> None:
+        """For a bank that did not record this step's attention (lean), run the reference branch now: one
+        cond-only pass on the inverted latent z_ref(step) records its attention inputs and features."""
+        self.run.scratch.clear()
+        for bank in (self.bank, self.reference_bank):
+            if bank is None or bank.policy.wants_attention(step):
+                continue
+            scratch = MemoryBank(sigmas=bank.sigmas, latent_shape=bank.latent_shape, model_tag=bank.model_tag,
+                                 policy=BankPolicy(dtype=torch.float32, device=str(self.model_patcher.load_device)))
+            device = self.model_patcher.load_device
+            x_ref = bank.reference_latent(step).to(device)
+            timestep = bank.sigmas[step].to(device).reshape(1)
+            self.run.recording = scratch
+            try:
+                comfy.samplers.sampling_function(self.inner_model, x_ref, timestep, None, self.conds.get("positive"),
+                                                 1.0, model_options=_with_pass(model_options, RECORD))
+            finally:
+                self.run.recording = None
+            self.run.scratch[id(bank)] = scratch
+
     def reference_features(self, bank: MemoryBank, step: int, model_options):
         stored = bank.features.get(step)
+        scratch = self.run.scratch.get(id(bank))
+        if stored is None and scratch is not None:
+            stored = scratch.features.get(step)
         device = self.model_patcher.load_device
         if stored is not None:
             return [f.to(device=device, dtype=torch.float32).clone() for f in stored]

@@ -170,13 +170,17 @@ class DragonSampler:
     @user_errors
     def sample(self, model, positive, negative, memory_bank, edit, seed, cfg, guidance=None):
         guider = make_guider(model, positive, negative, memory_bank, edit, cfg, guidance)
-        latent = start_latent_for(guider)
-        sampler = comfy.samplers.KSAMPLER(dragon_ddim_function, extra_options={"seed": seed})
-        sigmas = guider.bank.sigmas
-        callback = latent_preview.prepare_callback(guider.model_patcher, len(sigmas) - 1)
-        samples = guider.sample(torch.zeros_like(latent), latent, sampler, sigmas, callback=callback,
-                                disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=seed)
-        return ({"samples": samples.cpu()},)
+        return ({"samples": run_edit(guider, seed).cpu()},)
+
+
+def run_edit(guider: DragonGuider, seed: int) -> torch.Tensor:
+    """Sample the edit from its copy-paste start latent with the dragon_ddim sampler, with preview and progress."""
+    latent = start_latent_for(guider)
+    sampler = comfy.samplers.KSAMPLER(dragon_ddim_function, extra_options={"seed": seed})
+    sigmas = guider.bank.sigmas
+    callback = latent_preview.prepare_callback(guider.model_patcher, len(sigmas) - 1)
+    return guider.sample(torch.zeros_like(latent), latent, sampler, sigmas, callback=callback,
+                         disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=seed)
 
 
 class DragonGuiderNode:

@@ -29,6 +29,16 @@ def inputs(tiny_model):
     return tiny_model
 
 
+def bank_options(**over):
+    options = dict(dtype="int8", storage="offload device", record_attention=True, attention_from_step=0,
+                   record_features=False, feature_until_step=round(STEPS * 0.6))
+    options.update(over)
+    with torch.inference_mode():
+        import importlib
+        node = importlib.import_module("dragon_pack.nodes.inversion_nodes").DragonBankOptions()
+        return node.build(**options)[0]
+
+
 def invert(nodes, t, steps=STEPS, options=None):
     with torch.inference_mode():
         out = nodes["DragonDDIMInversion"]().invert(t.model, t.latent, t.positive, steps, options)
@@ -75,7 +85,7 @@ def test_inversion_records_the_bank_in_the_inversions_own_unet_passes(nodes, inp
 
     counted.add_wrapper(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, count)
     inputs.model = counted
-    bank, z_T = invert(nodes, inputs)
+    bank, z_T = invert(nodes, inputs, options=bank_options(record_features=True, dtype="float16"))
     assert len(calls) == STEPS  # one UNet pass per step records latents, attention and features
     assert bank.steps == STEPS and len(bank.latents) == STEPS + 1
     layers = {layer for _, layer in bank.attention}
@@ -227,3 +237,36 @@ def test_v_prediction_models_are_refused_by_name(nodes, comfy_host):
     errors = importlib.import_module("dragon_pack.nodes.node_errors")
     with torch.inference_mode(), pytest.raises(errors.DragonNodeError, match="V_PREDICTION"):
         nodes["DragonDDIMInversion"]().invert(patcher, {"samples": torch.zeros(1, 4, 16, 16)}, tm.conditioning(1), 4)
+
+
+def test_bank_policies_trade_memory_for_recomputation_with_close_results(nodes, inputs):
+    import comfy.patcher_extension
+
+    calls = []
+    counted = inputs.model.clone()
+    counted.add_wrapper(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL,
+                        lambda executor, *a, **k: (calls.append(1), executor(*a, **k))[1])
+    inputs.model = counted
+    results, sizes, passes = {}, {}, {}
+    for name, options in {"float32": bank_options(dtype="float32"), "int8": bank_options(),
+                          "lean": bank_options(record_attention=False)}.items():
+        bank, _ = invert(nodes, inputs, options=options)
+        sizes[name] = bank.nbytes()
+        edit = make_edits(nodes, bank)["drag"]
+        calls.clear()
+        with torch.inference_mode():
+            results[name] = nodes["DragonSampler"]().sample(inputs.model, inputs.positive, inputs.negative, bank,
+                                                            edit, 0, 4.0)[0]["samples"]
+        passes[name] = len(calls)
+    latents_only = (STEPS + 1) * 4 * 16 * 16 * 4
+    assert sizes["lean"] == latents_only
+    assert sizes["int8"] - latents_only < 0.3 * (sizes["float32"] - latents_only)
+    attention_steps = set(range(round(STEPS * 5 / 50), STEPS))
+    guided_steps = set(range(round(STEPS * 30 / 50)))
+    # lean: one reference-branch pass per attention step, which also yields the energy's reference features
+    # (int8 recomputes those with a truncated pass at every guided step)
+    assert passes["lean"] == passes["int8"] + len(attention_steps) - len(attention_steps & guided_steps)
+    scale = results["float32"].abs().max()
+    assert (results["int8"] - results["float32"]).abs().max() < 0.02 * scale
+    # lean takes the reference branch on z_ref(i) itself rather than the inversion's neighbouring level
+    assert (results["lean"] - results["float32"]).abs().max() < 0.5 * scale

@@ -183,3 +183,17 @@ def test_memory_bank_records_by_policy_reports_bytes_and_refuses_other_sigmas():
     bank.release()
     with pytest.raises(ValueError, match="empty"):
         bank.check_compatible(sigmas, (1, 4, 8, 8))
+
+
+def test_int8_bank_halves_float16_and_stays_within_its_error_bound():
+    sigmas = torch.tensor([10.0, 5.0, 0.0])
+    tokens = torch.randn(1, 256, 320) * torch.linspace(0.1, 10, 256)[None, :, None]
+    banks = {}
+    for dtype in (torch.float16, torch.int8):
+        bank = MemoryBank(sigmas, (1, 4, 16, 16), "toy", BankPolicy(dtype=dtype, record_features=False))
+        bank.record_attention(0, "3.0", tokens)
+        banks[dtype] = bank
+    restored = banks[torch.int8].attention_at(0, "3.0")
+    bound = tokens.abs().amax(-1, keepdim=True) / 254 + 1e-6
+    assert ((restored - tokens).abs() <= bound).all()
+    assert banks[torch.int8].nbytes() < 0.52 * banks[torch.float16].nbytes()
