@@ -16,9 +16,13 @@ import json
 import resource
 import time
 
-import _bootstrap
+import sys
+from pathlib import Path
 
-import torch
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+import inprocess_host  # noqa: E402
+
+import torch  # noqa: E402
 
 
 def main() -> None:
@@ -34,7 +38,7 @@ def main() -> None:
     ap.add_argument("--json", help="also write the figures to this file")
     args = ap.parse_args()
 
-    pack = _bootstrap.host(cpu=args.device == "cpu")
+    pack = inprocess_host.host(cpu=args.device == "cpu")
     import comfy.model_management as mm
     import comfy.patcher_extension
     import comfy.samplers

@@ -1,4 +1,4 @@
-"""Gives benchmark scripts the in-process ComfyUI host and the pack, reusing the test harness's builders.
+"""Gives scripts and benchmarks the real ComfyUI in this process and the pack, reusing the test harness.
 
 The repository root must not go on sys.path (the pack's nodes/ would shadow ComfyUI's nodes.py), so the two
 folders are imported by name through a meta-path finder, as tests/conftest.py does.
@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() not in (REPO_ROOT, REPO_ROOT / "benchmarks")]
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO_ROOT]
 
 
 class _Folders(importlib.abc.MetaPathFinder):
