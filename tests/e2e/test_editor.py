@@ -1,0 +1,526 @@
+"""The on-node editor (web/dragon_editor.js) in headless chromium on the real ComfyUI server.
+
+Real mouse events (playwright page.mouse) on the editor's <canvas>; the expected JSON is computed from the
+canvas's bounding box and the image's fit (contain, centred), in pixels of the ORIGINAL image; the state must
+survive app.graph.serialize() -> app.loadGraphData(); the key assertion is repeated under the Vue node
+renderer (setting Comfy.VueNodes.Enabled). Screenshots land in test-artifacts/ (look at them).
+"""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from PIL import Image, ImageDraw
+
+from dragon_core.edit_spec import ImageSize, parse_editor_json, rasterize
+from dragon_test_helpers import ARTIFACTS_DIR, PACK_FOLDER_NAME
+from dragon_test_helpers.architecture import documented_nodes
+
+pytestmark = pytest.mark.browser
+
+LANDSCAPE = "dragon_editor_96x64.png"  # non-square on purpose: 96 x 64
+PORTRAIT = "dragon_editor_64x96.png"
+VUE_SETTING = "Comfy.VueNodes.Enabled"
+OUR_SOURCES = ("dragon_editor", "DragonDiffusion")
+
+
+# ------------------------------------------------------------------------------------------ set-up
+
+
+def _scene(width: int, height: int) -> Image.Image:
+    image = Image.new("RGB", (width, height))
+    px = image.load()
+    for y in range(height):
+        for x in range(width):
+            px[x, y] = (40 + x, 60 + y, 130)
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((width * 0.15, height * 0.22, width * 0.46, height * 0.69), fill=(228, 82, 62))
+    draw.rectangle((width * 0.6, height * 0.31, width * 0.88, height * 0.78), fill=(250, 218, 84))
+    return image
+
+
+@pytest.fixture(scope="module")
+def server(comfy_server):
+    """The session server with this module's images in its input folder and no first-visit Templates dialog."""
+    input_dir = comfy_server.base_dir / "input"
+    input_dir.mkdir(parents=True, exist_ok=True)
+    _scene(96, 64).save(input_dir / LANDSCAPE)
+    _scene(64, 96).save(input_dir / PORTRAIT)
+    # A fresh server opens the Templates dialog on the first visit, possibly after open_comfy's Escape.
+    status, raw = comfy_server.request("POST", "/settings/Comfy.TutorialCompleted", True)
+    assert status == 200, raw
+    return comfy_server
+
+
+@pytest.fixture
+def ui(server, comfy_page):
+    """comfy_page, checked at the end for console errors and warnings from this pack's extension."""
+    page = comfy_page.page
+    _close_dialogs(page)
+    yield comfy_page
+    ours = [f"{kind}: {text} ({url})" for kind, text, url in comfy_page.log.console
+            if kind in ("error", "warning") and any(s in text or s in (url or "") for s in OUR_SOURCES)]
+    ours += [f"{kind}: {text} ({url})" for kind, text, url in comfy_page.log.console
+             if kind == "warning" and "deprecat" in text.lower()]  # none at all on this front end without us
+    ours += comfy_page.log.errors_mentioning(*OUR_SOURCES)
+    assert not ours, "the extension logged problems:\n" + "\n".join(ours)
+
+
+def _close_dialogs(page):
+    for _ in range(3):
+        if page.locator(".p-dialog-mask").count() == 0:
+            return
+        page.keyboard.press("Escape")
+        page.wait_for_timeout(200)
+
+
+def workflow(drag_json="{}", move_json="{}", dx=0, dy=0, image=LANDSCAPE):
+    """LoadImage -> DragonEditDrag and LoadImage -> DragonEditMove, as a saved workflow file has them."""
+    return {
+        "last_node_id": 3, "last_link_id": 2,
+        "nodes": [
+            {"id": 1, "type": "LoadImage", "pos": [20, 60], "size": [300, 330], "flags": {}, "order": 0, "mode": 0,
+             "inputs": [], "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": [1, 2]},
+                                       {"name": "MASK", "type": "MASK", "links": None}],
+             "properties": {}, "widgets_values": [image, "image"]},
+            {"id": 2, "type": "DragonEditDrag", "pos": [360, 60], "size": [440, 640], "flags": {}, "order": 1,
+             "mode": 0, "inputs": [{"name": "image", "type": "IMAGE", "link": 1}],
+             "outputs": [{"name": "edit", "type": "DRAGON_EDIT", "links": None}],
+             "properties": {}, "widgets_values": [drag_json]},
+            {"id": 3, "type": "DragonEditMove", "pos": [840, 60], "size": [440, 640], "flags": {}, "order": 2,
+             "mode": 0, "inputs": [{"name": "image", "type": "IMAGE", "link": 2}],
+             "outputs": [{"name": "edit", "type": "DRAGON_EDIT", "links": None}],
+             "properties": {}, "widgets_values": [dx, dy, 1.0, move_json]},
+        ],
+        "links": [[1, 1, 0, 2, 0, "IMAGE"], [2, 1, 0, 3, 0, "IMAGE"]],
+        "groups": [], "config": {}, "extra": {}, "version": 0.4,
+    }
+
+
+# ------------------------------------------------------------------------------------------ page helpers
+
+
+def load_workflow(page, wf):
+    page.evaluate("async (wf) => { await window.app.loadGraphData(wf); }", wf)
+
+
+def editor(page, node_id):
+    return page.locator(f'.dragon-editor[data-dragon-node-id="{node_id}"]')
+
+
+def wait_image(page, node_id, width, height, timeout=15_000):
+    page.wait_for_function(
+        """([id, w, h]) => { const e = document.querySelector(`.dragon-editor[data-dragon-node-id="${id}"]`);
+            return !!e && e.dataset.imageStatus === 'ready' && e.dataset.imageWidth === String(w)
+                   && e.dataset.imageHeight === String(h); }""",
+        arg=[node_id, width, height], timeout=timeout)
+
+
+def focus(page, node_id, x=130, y=110, scale=1.0):
+    """The node's top-left corner at (x, y) of the graph canvas (clear of the minimap), at the given zoom."""
+    page.evaluate(
+        """([id, x, y, scale]) => { const app = window.app; const node = app.graph.getNodeById(id);
+            app.canvas.ds.scale = scale; app.canvas.ds.offset = [x / scale - node.pos[0], y / scale - node.pos[1]];
+            app.canvas.setDirty(true, true); }""", [node_id, x, y, scale])
+    page.wait_for_timeout(400)  # DOM widgets follow on the next frames
+
+
+def widget_value(page, node_id, name):
+    return page.evaluate("([id, n]) => window.app.graph.getNodeById(id).widgets.find(w => w.name === n).value",
+                         [node_id, name])
+
+
+def editor_state(page, node_id):
+    return json.loads(widget_value(page, node_id, "editor_json"))
+
+
+class Fit:
+    """The image's place inside the editor canvas (contain, centred), in page (client) pixels."""
+
+    def __init__(self, page, node_id, width, height):
+        box = editor(page, node_id).locator("canvas").bounding_box()
+        assert box and box["width"] > 50 and box["height"] > 50, f"editor canvas not laid out: {box}"
+        self.width, self.height = width, height
+        self.s = min(box["width"] / width, box["height"] / height)
+        self.ox = box["x"] + (box["width"] - width * self.s) / 2
+        self.oy = box["y"] + (box["height"] - height * self.s) / 2
+        self.tol = 1.0 / self.s + 0.06  # one screen pixel, plus the 1-decimal rounding
+
+    def client(self, x, y):
+        return self.ox + x * self.s, self.oy + y * self.s
+
+    def image(self, cx, cy):
+        return (cx - self.ox) / self.s, (cy - self.oy) / self.s
+
+
+def click(page, fit, x, y, button="left"):
+    cx, cy = fit.client(x, y)
+    page.mouse.click(cx, cy, button=button)
+    return fit.image(cx, cy)
+
+
+def drag(page, fit, a, b, steps=10):
+    page.mouse.move(*fit.client(*a))
+    page.mouse.down()
+    page.mouse.move(*fit.client(*b), steps=steps)
+    page.mouse.up()
+
+
+def press(page, node_id, label):
+    editor(page, node_id).get_by_role("button", name=label, exact=True).click()
+
+
+def set_brush(page, node_id, radius):
+    editor(page, node_id).locator('input[type="range"]').evaluate(
+        "(el, r) => { el.value = String(r); el.dispatchEvent(new Event('input', {bubbles: true})); }", radius)
+
+
+def wait_json(page, node_id, predicate_js, timeout=5_000):
+    page.wait_for_function(
+        f"""(id) => {{ const w = window.app.graph.getNodeById(id).widgets.find(w => w.name === 'editor_json');
+            let s; try {{ s = JSON.parse(w.value); }} catch {{ return false; }}
+            return ({predicate_js})(s); }}""", arg=node_id, timeout=timeout)
+
+
+def assert_point(actual, expected, tol, what):
+    assert len(actual) == len(expected), f"{what}: {actual} vs {expected}"
+    for a, e in zip(actual, expected):
+        assert abs(a - e) <= tol, f"{what}: {actual} != {expected} (tolerance {tol:.2f} px)"
+        assert round(a, 1) == a, f"{what}: {a} has more than one decimal"
+
+
+def reload_through_serialization(page):
+    """Save the workflow the way the UI does (graph.serialize) and load it back into a fresh graph."""
+    return page.evaluate("""async () => { const data = JSON.parse(JSON.stringify(window.app.graph.serialize()));
+        await window.app.loadGraphData(data); return data; }""")
+
+
+def shot(page, node_id, name):
+    ARTIFACTS_DIR.mkdir(exist_ok=True)
+    path = ARTIFACTS_DIR / name
+    editor(page, node_id).screenshot(path=str(path))
+    return path
+
+
+def set_vue_nodes(page, enabled: bool):
+    page.evaluate("async ([k, v]) => { await window.app.extensionManager.setting.set(k, v); }", [VUE_SETTING, enabled])
+
+
+# ------------------------------------------------------------------------------------------ tests
+
+
+def test_drag_editor_points_brush_undo_and_reload(ui):
+    page = ui.page
+    load_workflow(page, workflow())
+    wait_image(page, 2, 96, 64)
+    focus(page, 2)
+    fit = Fit(page, 2, 96, 64)
+
+    # two handle -> target pairs by clicking
+    h1 = click(page, fit, 20.3, 30.6)
+    assert editor(page, 2).get_attribute("data-points") == "0"  # a handle alone is not a pair yet
+    t1 = click(page, fit, 40.2, 28.1)
+    h2 = click(page, fit, 70.0, 40.0)
+    t2 = click(page, fit, 82.5, 18.4)
+    state = editor_state(page, 2)
+    assert state["version"] == 1 and len(state["points"]) == 2, state
+    assert_point(state["points"][0], [*h1, *t1], fit.tol, "pair 1")
+    assert_point(state["points"][1], [*h2, *t2], fit.tol, "pair 2")
+
+    # drag the first target somewhere else
+    drag(page, fit, t1, (45.0, 44.0))
+    t1_moved = fit.image(*fit.client(45.0, 44.0))
+    wait_json(page, 2, "s => s.points.length === 2 && Math.abs(s.points[0][3] - 44) < 1")
+    state = editor_state(page, 2)
+    assert_point(state["points"][0], [*h1, *t1_moved], fit.tol, "pair 1 after dragging its target")
+
+    # right-click a point deletes its pair; a third pair goes to the end
+    click(page, fit, *h2, button="right")
+    wait_json(page, 2, "s => s.points.length === 1")
+    h3, t3 = click(page, fit, 60.0, 12.0), click(page, fit, 60.0, 30.0)
+    state = editor_state(page, 2)
+    assert len(state["points"]) == 2
+    assert_point(state["points"][1], [*h3, *t3], fit.tol, "pair 3")
+
+    # paint the editable region with a radius-5 brush, erase a dab out of it
+    press(page, 2, "Brush")
+    set_brush(page, 2, 5)
+    drag(page, fit, (8.0, 50.0), (52.0, 56.0), steps=16)
+    press(page, 2, "Eraser")
+    click(page, fit, 30.0, 53.0)
+    state = editor_state(page, 2)
+    strokes = state["strokes"]
+    painted = [s for s in strokes if s[3] == 1]
+    assert len(painted) >= 8, strokes
+    assert all(s[2] == 5 for s in strokes), strokes
+    assert abs(painted[0][0] - 8) <= 1 and abs(painted[0][1] - 50) <= 1, painted[0]
+    assert abs(painted[-1][0] - 52) <= 1.5 and abs(painted[-1][1] - 56) <= 1.5, painted[-1]
+    for a, b in zip(painted, painted[1:]):  # compact: no two dabs closer than r/2 (integer rounding aside)
+        assert 5 / 2 - 1 <= math.dist(a[:2], b[:2]) <= 5 + 1, (a, b)
+    assert strokes[-1][3] == 0 and abs(strokes[-1][0] - 30) <= 1 and abs(strokes[-1][1] - 53) <= 1, strokes[-1]
+    assert all(isinstance(v, int) for s in strokes for v in s), "brush dabs are whole pixels"
+
+    # what the backend makes of it
+    parsed = parse_editor_json(widget_value(page, 2, "editor_json"), ImageSize(96, 64))
+    mask = rasterize(parsed, ImageSize(96, 64))
+    assert parsed.points.shape == (2, 4)
+    assert mask[50, 12] and mask[55, 45], "painted stroke missing from the backend's mask"
+    assert not mask[53, 30], "the erased dab is still in the backend's mask"
+    assert not mask[10, 80]
+
+    path = shot(page, 2, "editor_drag_points_and_mask.png")
+    assert path.stat().st_size > 5_000
+
+    # undo takes back the eraser dab only
+    before_undo = editor_state(page, 2)
+    press(page, 2, "Undo")
+    wait_json(page, 2, f"s => s.strokes.length === {len(before_undo['strokes']) - 1}")
+    after_undo = editor_state(page, 2)
+    assert after_undo["strokes"] == before_undo["strokes"][:-1]
+    assert after_undo["points"] == before_undo["points"]
+
+    # save (the UI's serialisation) and load: the state survives, and the editor re-reads it
+    saved_text = widget_value(page, 2, "editor_json")
+    data = reload_through_serialization(page)
+    node = next(n for n in data["nodes"] if n["id"] == 2)
+    assert node["widgets_values"] == [saved_text], "only editor_json is saved (the editor widget is not)"
+    wait_image(page, 2, 96, 64)
+    assert widget_value(page, 2, "editor_json") == saved_text
+    ed = editor(page, 2)
+    assert ed.get_attribute("data-points") == "2"
+    assert ed.get_attribute("data-strokes") == str(len(after_undo["strokes"]))
+    # ... and it is still editable after the reload
+    focus(page, 2)
+    fit = Fit(page, 2, 96, 64)
+    h4, t4 = click(page, fit, 10.0, 10.0), click(page, fit, 25.0, 8.0)
+    state = editor_state(page, 2)
+    assert len(state["points"]) == 3
+    assert_point(state["points"][2], [*h4, *t4], fit.tol, "pair added after reload")
+    assert len(json.dumps(state)) < 65536
+    # the button deletes the selected pair (the one just made)
+    press(page, 2, "Delete pair")
+    wait_json(page, 2, "s => s.points.length === 2")
+    assert editor_state(page, 2)["points"] == state["points"][:2]
+
+
+def test_move_editor_box_and_arrow_set_dx_dy(ui):
+    page = ui.page
+    load_workflow(page, workflow())
+    wait_image(page, 3, 96, 64)
+    focus(page, 3)
+    fit = Fit(page, 3, 96, 64)
+    assert editor(page, 3).get_attribute("data-mode") == "box"
+
+    drag(page, fit, (13.2, 13.6), (45.4, 44.8))
+    state = editor_state(page, 3)
+    (x0, y0), (x1, y1) = fit.image(*fit.client(13.2, 13.6)), fit.image(*fit.client(45.4, 44.8))
+    assert state["points"] == [], "Move keeps dx/dy in their widgets, never in points (the backend refuses them)"
+    assert len(state["boxes"]) == 1
+    bx, by, bw, bh = state["boxes"][0]
+    assert all(isinstance(v, int) for v in state["boxes"][0])
+    assert abs(bx - x0) <= 0.5 + fit.tol and abs(by - y0) <= 0.5 + fit.tol
+    assert abs(bx + bw - x1) <= 0.5 + fit.tol and abs(by + bh - y1) <= 0.5 + fit.tol
+
+    # a brush touch-up of the object
+    press(page, 3, "Brush")
+    set_brush(page, 3, 3)
+    click(page, fit, 47.0, 30.0)
+    assert editor_state(page, 3)["strokes"] == [[47, 30, 3, 1]]
+
+    # the arrow from the object to its new place sets dx, dy (whole image pixels)
+    press(page, 3, "Arrow")
+    a, b = (29.0, 29.0), (62.0, 40.0)
+    drag(page, fit, a, b)
+    (ax, ay), (bx2, by2) = fit.image(*fit.client(*a)), fit.image(*fit.client(*b))
+    dx, dy = widget_value(page, 3, "dx"), widget_value(page, 3, "dy")
+    assert (dx, dy) == (round(bx2 - ax), round(by2 - ay)), (dx, dy)
+    assert isinstance(dx, int) and isinstance(dy, int)
+    shot(page, 3, "editor_move_box_and_arrow.png")
+
+    # dragging the arrow's tip adjusts it
+    state = editor_state(page, 3)  # the arrow starts at the centre of the object's bounds (box + brush dab)
+    bxs, bys, bws, bhs = state["boxes"][0]
+    ox0, oy0 = min(bxs, 47 - 3), min(bys, 30 - 3)
+    ox1, oy1 = max(bxs + bws, 47 + 3), max(bys + bhs, 30 + 3)
+    origin = ((ox0 + ox1) / 2, (oy0 + oy1) / 2)
+    tip = (origin[0] + dx, origin[1] + dy)
+    drag(page, fit, tip, (tip[0] - 10, tip[1] + 5))
+    page.wait_for_function("() => window.app.graph.getNodeById(3).widgets.find(w => w.name === 'dx').value !== %d"
+                           % dx)
+    dx2, dy2 = widget_value(page, 3, "dx"), widget_value(page, 3, "dy")
+    assert abs(dx2 - (dx - 10)) <= 1 and abs(dy2 - (dy + 5)) <= 1, (dx2, dy2)
+
+    # Undo restores the widgets too; the backend accepts the JSON as a Move spec
+    press(page, 3, "Undo")
+    page.wait_for_function("() => window.app.graph.getNodeById(3).widgets.find(w => w.name === 'dx').value === %d"
+                           % dx)
+    assert widget_value(page, 3, "dy") == dy
+    parsed = parse_editor_json(widget_value(page, 3, "editor_json"), ImageSize(96, 64))
+    assert len(parsed.points) == 0 and len(parsed.boxes) == 1 and len(parsed.strokes) == 1
+
+    # right-click the box deletes it; survives save + load
+    press(page, 3, "Box")
+    click(page, fit, 20.0, 20.0, button="right")
+    wait_json(page, 3, "s => s.boxes.length === 0")
+    saved = widget_value(page, 3, "editor_json")
+    reload_through_serialization(page)
+    wait_image(page, 3, 96, 64)
+    assert widget_value(page, 3, "editor_json") == saved
+    assert (widget_value(page, 3, "dx"), widget_value(page, 3, "dy")) == (dx, dy)
+
+
+def test_image_follows_load_image_without_queueing_and_placeholder(ui):
+    page = ui.page
+    load_workflow(page, workflow(drag_json='{"points": [[10, 10, 20, 20]]}'))
+    wait_image(page, 2, 96, 64)
+    assert editor(page, 2).get_attribute("data-points") == "1"
+
+    # pick another file in Load Image: the editor follows, no run needed (portrait image)
+    page.evaluate("""(name) => { const w = window.app.graph.getNodeById(1).widgets.find(w => w.name === 'image');
+        w.value = name; w.callback?.(name); }""", PORTRAIT)
+    wait_image(page, 2, 64, 96)
+    wait_image(page, 3, 64, 96)
+    focus(page, 2)
+    fit = Fit(page, 2, 64, 96)  # taller than wide: letterboxed left and right
+    h, t = click(page, fit, 50.0, 80.0), click(page, fit, 12.0, 90.0)
+    state = editor_state(page, 2)
+    assert_point(state["points"][1], [*h, *t], fit.tol, "pair on the portrait image")
+    shot(page, 2, "editor_drag_portrait.png")
+
+    # no image: a placeholder, and the JSON widget still works by hand
+    page.evaluate("() => window.app.graph.getNodeById(2).disconnectInput(0)")
+    page.wait_for_function("() => document.querySelector('.dragon-editor[data-dragon-node-id=\"2\"]')"
+                           ".dataset.imageStatus === 'none'")
+    before = widget_value(page, 2, "editor_json")
+    box = editor(page, 2).locator("canvas").bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    assert widget_value(page, 2, "editor_json") == before, "a click without an image must not change the spec"
+    assert "image" in editor(page, 2).locator(".dragon-editor-hint").text_content().lower()
+    shot(page, 2, "editor_placeholder.png")
+    page.evaluate("""() => { const w = window.app.graph.getNodeById(2).widgets.find(w => w.name === 'editor_json');
+        w.value = '{"points": [[1, 2, 3, 4], [5, 6, 7, 8], [9, 9, 9, 9]]}'; }""")
+    page.wait_for_function("() => document.querySelector('.dragon-editor[data-dragon-node-id=\"2\"]')"
+                           ".dataset.points === '3'")
+    page.evaluate("""() => { const w = window.app.graph.getNodeById(2).widgets.find(w => w.name === 'editor_json');
+        w.value = '{not json'; }""")
+    page.wait_for_function("() => document.querySelector('.dragon-editor[data-dragon-node-id=\"2\"] "
+                           ".dragon-editor-hint').textContent.includes('not valid JSON')")
+    assert widget_value(page, 2, "editor_json") == "{not json", "the editor never overwrites hand-typed text"
+
+
+def test_editor_under_vue_node_renderer(ui):
+    page = ui.page
+    load_workflow(page, workflow())
+    wait_image(page, 2, 96, 64)
+    set_vue_nodes(page, True)
+    try:
+        page.wait_for_selector('[data-node-id="2"] .dragon-editor', timeout=15_000)
+        page.wait_for_selector('[data-node-id="3"] .dragon-editor', timeout=15_000)
+        wait_image(page, 2, 96, 64)
+        focus(page, 2, y=60, scale=0.8)  # Vue nodes are taller: keep the whole editor in view
+        pos_before = page.evaluate("() => [...window.app.graph.getNodeById(2).pos]")
+        fit = Fit(page, 2, 96, 64)
+        h, t = click(page, fit, 30.0, 20.0), click(page, fit, 50.0, 35.0)
+        state = editor_state(page, 2)
+        assert len(state["points"]) == 1, state
+        assert_point(state["points"][0], [*h, *t], fit.tol, "pair under the Vue renderer")
+        press(page, 2, "Brush")
+        drag(page, fit, (10.0, 55.0), (40.0, 55.0))
+        state = editor_state(page, 2)
+        assert len(state["strokes"]) >= 3 and all(s[3] == 1 for s in state["strokes"])
+        assert page.evaluate("() => [...window.app.graph.getNodeById(2).pos]") == pos_before, \
+            "pointer events on the editor moved the node"
+        page.add_style_tag(content=".p-toast { display: none !important; }")  # "Prefer the legacy design?"
+        shot(page, 2, "editor_drag_vue_renderer.png")
+
+        focus(page, 3, y=60, scale=0.8)
+        fit3 = Fit(page, 3, 96, 64)
+        drag(page, fit3, (60.0, 20.0), (85.0, 50.0))
+        assert len(editor_state(page, 3)["boxes"]) == 1
+        press(page, 3, "Arrow")
+        drag(page, fit3, (70.0, 35.0), (40.0, 30.0))
+        a, b = fit3.image(*fit3.client(70.0, 35.0)), fit3.image(*fit3.client(40.0, 30.0))
+        assert (widget_value(page, 3, "dx"), widget_value(page, 3, "dy")) == (round(b[0] - a[0]), round(b[1] - a[1]))
+
+        saved = widget_value(page, 2, "editor_json")
+        reload_through_serialization(page)
+        page.wait_for_selector('[data-node-id="2"] .dragon-editor', timeout=15_000)
+        wait_image(page, 2, 96, 64)
+        assert widget_value(page, 2, "editor_json") == saved
+        assert editor(page, 2).get_attribute("data-points") == "1"
+    finally:  # the setting is stored on the shared session server: put it back even if the page is gone
+        status, raw = ui.server.request("POST", f"/settings/{VUE_SETTING}", False)
+        assert status == 200, raw
+
+
+def test_copy_paste_keeps_the_editor_state(ui):
+    page = ui.page
+    spec = '{"version":1,"points":[[12.5,20,30,40.5]],"boxes":[[2,3,10,12]],"strokes":[[50,50,4,1]]}'
+    load_workflow(page, workflow(drag_json=spec))
+    wait_image(page, 2, 96, 64)
+    new_id = page.evaluate("""() => { const app = window.app; const node = app.graph.getNodeById(2);
+        app.canvas.selectItems([node]); app.canvas.copyToClipboard(); app.canvas.pasteFromClipboard();
+        const ids = app.graph.nodes.map(n => n.id); return Math.max(...ids); }""")
+    assert new_id > 3
+    assert widget_value(page, new_id, "editor_json") == spec
+    page.wait_for_function(
+        """(id) => { const e = document.querySelector(`.dragon-editor[data-dragon-node-id="${id}"]`);
+            return !!e && e.dataset.points === '1' && e.dataset.boxes === '1' && e.dataset.strokes === '1'; }""",
+        arg=new_id)
+    # the copy is independent: Clear on it leaves the original alone, Undo brings it back
+    focus(page, new_id)
+    press(page, new_id, "Clear")
+    wait_json(page, new_id, "s => s.points.length === 0 && s.boxes.length === 0 && s.strokes.length === 0")
+    assert widget_value(page, 2, "editor_json") == spec
+    press(page, new_id, "Undo")
+    wait_json(page, new_id, "s => s.points.length === 1 && s.boxes.length === 1 && s.strokes.length === 1")
+    assert json.loads(widget_value(page, new_id, "editor_json")) == {"version": 1, **json.loads(spec)}
+
+
+def test_bank_info_text_is_shown_escaped(ui):
+    page = ui.page
+    load_workflow(page, workflow())
+    node_id = page.evaluate("""() => {
+        const node = window.LiteGraph.createNode('DragonDDIMInversion'); node.pos = [40, 420];
+        window.app.graph.add(node); return node.id; }""")
+    focus(page, node_id)
+    page.wait_for_selector(".dragon-bank-info", state="visible")
+    assert "run the workflow" in page.locator(".dragon-bank-info").text_content()
+    # what the node's ui.text looks like after a run (ComfyUI calls onExecuted with the node's "ui" dict)
+    result = page.evaluate("""(id) => {
+        const node = window.app.graph.getNodeById(id);
+        const evil = '<img src=x onerror="window.__dragonPwned = 1"> bank: 12.5 MB int8, 20 steps';
+        node.onExecuted({text: [evil]});
+        const box = document.querySelector('.dragon-bank-info');
+        const serialized = node.serialize();
+        return {text: box.textContent, imgs: box.querySelectorAll('img').length,
+                widgets: serialized.widgets_values, names: node.widgets.map(w => w.name)};
+    }""", node_id)
+    assert result["text"].startswith("<img src=x") and result["text"].endswith("20 steps")
+    assert result["imgs"] == 0
+    assert "dragon_bank_info" in result["names"]
+    assert not any(isinstance(v, str) and "bank:" in v for v in result["widgets"] or [])
+    page.wait_for_timeout(200)
+    assert page.evaluate("() => window.__dragonPwned") is None
+
+
+def test_help_pages_for_every_node(ui):
+    """The 1.32 front end fetches /extensions/<pack folder>/docs/<NodeId>.md for a custom node's help."""
+    page = ui.page
+    found = page.evaluate("""async (ids) => {
+        const out = {};
+        for (const id of ids) {
+            const def = window.LiteGraph.registered_node_types[id]?.nodeData;
+            const pack = def?.python_module?.split('.')?.[1];  // as workbench/utils/nodeHelpUtil.ts does
+            const res = await fetch(`/extensions/${pack}/docs/${id}.md`);
+            out[id] = {pack, status: res.status, text: res.ok ? await res.text() : ''};
+        }
+        return out;
+    }""", sorted(documented_nodes()))
+    for node_id, got in found.items():
+        assert got["pack"] == PACK_FOLDER_NAME, (node_id, got["pack"])
+        assert got["status"] == 200, f"no help page for {node_id}: web/docs/{node_id}.md"
+        assert got["text"].startswith("# "), node_id
+        assert "## Inputs" in got["text"] and "## Outputs" in got["text"], node_id
+
