@@ -1,0 +1,73 @@
+"""Headless Debian chromium (never a downloaded browser) driven by python playwright, and ComfyUI's page."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+MISSING_CHROMIUM = (f"{CHROMIUM} is missing: the browser tests need Debian's chromium; "
+                    "run scripts/setup_env.sh --browser (or scripts/run_tests.sh, which does)")
+
+
+def chromium_problem() -> str | None:
+    """None when the browser tests can run, else what is missing."""
+    if not os.access(CHROMIUM, os.X_OK):
+        return MISSING_CHROMIUM
+    return None
+
+
+def launch_chromium(playwright):
+    """A playwright Browser on Debian chromium. Playwright gives each launch a fresh temporary
+    --user-data-dir, so no profile, cache or setting survives between test sessions."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+
+
+@dataclass
+class PageLog:
+    """What a page reported while a test used it."""
+    console: list = field(default_factory=list)        # (type, text, url of the script that logged it)
+    page_errors: list = field(default_factory=list)    # uncaught exceptions: str
+    failed_requests: list = field(default_factory=list)  # (url, failure or HTTP status)
+    responses: dict = field(default_factory=dict)      # url -> HTTP status
+
+    def errors_mentioning(self, *needles: str) -> list:
+        """Console errors, uncaught exceptions and failed requests whose text or source contains a needle."""
+        found = []
+        for kind, text, url in self.console:
+            if kind == "error" and any(n in text or n in (url or "") for n in needles):
+                found.append(f"console.error: {text} ({url})")
+        found += [f"uncaught: {e}" for e in self.page_errors if any(n in e for n in needles)]
+        found += [f"request failed: {u} ({why})" for u, why in self.failed_requests if any(n in u for n in needles)]
+        return found
+
+
+def attach_log(page) -> PageLog:
+    log = PageLog()
+    page.on("console", lambda m: log.console.append((m.type, m.text, (m.location or {}).get("url", ""))))
+    page.on("pageerror", lambda e: log.page_errors.append(f"{e.name}: {e.message}\n{e.stack or ''}"))
+    page.on("requestfailed", lambda r: log.failed_requests.append((r.url, r.failure)))
+
+    def on_response(resp):
+        log.responses[resp.url] = resp.status
+        if resp.status >= 400:
+            log.failed_requests.append((resp.url, f"HTTP {resp.status}"))
+
+    page.on("response", on_response)
+    return log
+
+
+def open_comfy(page, url: str, timeout_ms: int = 90_000) -> None:
+    """Load ComfyUI's front end, wait until ``window.app`` has its graph and the node definitions, and
+    close the first-visit Templates dialog (Escape)."""
+    page.goto(url, wait_until="domcontentloaded", timeout=timeout_ms)
+    page.wait_for_function(
+        "() => !!(window.app && window.app.graph && window.LiteGraph"
+        " && Object.keys(window.LiteGraph.registered_node_types || {}).length > 0)",
+        timeout=timeout_ms,
+    )
+    page.keyboard.press("Escape")
