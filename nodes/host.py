@@ -170,6 +170,20 @@ class FeatureCapturePatch(_PatchBase):
         return h, hsp
 
 
+class SkipCopyPatch(_PatchBase):
+    """input_block_patch_after_skip: in a FEATURES pass with grad, the next encoder block gets a copy of h.
+
+    ComfyUI's UNet adds ControlNet residuals to the skip tensors in place when the decoder pops them
+    (openaimodel.apply_control: ``hsp += ctrl``). Without the copy, the next encoder block has saved that same
+    tensor for backward and autograd fails with "modified by an inplace operation"; with it, the tensor kept in
+    the skip list is saved by nobody. Costs one copy of each encoder output, in the grad pass only."""
+
+    def __call__(self, h, transformer_options):
+        if transformer_options.get(PASS_KEY) == FEATURES and h.requires_grad:
+            return h.clone()
+        return h
+
+
 def _with_pass(model_options: dict, kind: str) -> dict:
     options = comfy.model_patcher.create_model_options_clone(model_options)
     options.setdefault("transformer_options", {})[PASS_KEY] = kind
@@ -286,6 +300,7 @@ def _patched_clone(model, run, kind: str):
     patched = model.clone()
     patched.set_model_attn1_patch(BankAttentionPatch(run))
     patched.set_model_output_block_patch(FeatureCapturePatch(run))
+    patched.set_model_input_block_patch_after_skip(SkipCopyPatch(run))
     patched.model_options.setdefault("transformer_options", {})[PASS_KEY] = kind
     return patched
 
