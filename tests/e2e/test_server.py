@@ -28,6 +28,8 @@ def test_our_nodes_are_in_object_info_with_documented_categories_and_types(comfy
     assert ours == expected, (f"server has {sorted(ours)}, the pack exports {sorted(expected)}\n"
                               f"{comfy_server.log_tail()}")
     documented = documented_nodes()
+    undocumented = sorted(ours - set(documented))
+    assert not undocumented, f"nodes missing from docs/ARCHITECTURE.md's table (the public interface): {undocumented}"
     for node_id in sorted(ours):
         info, spec = object_info[node_id], documented[node_id]
         assert info["category"].startswith("DragonDiffusion"), (node_id, info["category"])
