@@ -55,6 +55,11 @@ def unet_layout(model) -> UNetLayout:
         name = getattr(model_type, "name", str(model_type))
         raise DragonInputError("model", f"{arch} is a {name} model; DragonDiffusion's DDIM inversion needs an "
                                "eps-prediction UNet (SD-1.x, SD-2.x base, SDXL)")
+    prediction = _patched_prediction(model)
+    if prediction is not None:
+        raise DragonInputError("model", f"{arch} samples as {prediction} here (its model_sampling is patched, e.g. by "
+                               "ModelSamplingDiscrete or ModelSamplingSD3); DragonDiffusion's DDIM inversion needs "
+                               "eps prediction: remove that node or set its sampling to eps")
     unet = getattr(base, "diffusion_model", None)
     if not isinstance(unet, UNetModel):
         raise DragonInputError("model", f"{arch} ({type(unet).__name__}) is not a UNet; supported: SD-1.x, SD-2.x "
@@ -72,6 +77,19 @@ def unet_layout(model) -> UNetLayout:
         raise DragonInputError("model", f"{arch} has no self-attention in its decoder; cross-branch attention "
                                "needs one")
     return UNetLayout(arch, (starts[-2], starts[-1]), tuple(attn))
+
+
+def _patched_prediction(model) -> Optional[str]:
+    """None when the MODEL's effective model_sampling (object patches included) is ComfyUI's eps parametrisation;
+    otherwise the class that defines what it predicts (V_PREDICTION, EDM, CONST = flow, X0, LCM ...)."""
+    import comfy.model_sampling
+
+    sampling = model.get_model_object("model_sampling")
+    for method in ("calculate_denoised", "calculate_input", "noise_scaling"):
+        owner = next((c for c in type(sampling).__mro__ if method in vars(c)), None)
+        if owner is not comfy.model_sampling.EPS:
+            return getattr(owner, "__name__", type(sampling).__name__)
+    return None
 
 
 def model_tag(model) -> str:
