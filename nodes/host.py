@@ -351,6 +351,8 @@ class DragonGuider(comfy.samplers.CFGGuider):
                                    f"with this MODEL ({model_tag(model)})")
         latent_hw = tuple(bank.latent_shape[-2:])
         check_edit_matches_latent(edit.size, latent_hw, vae_factor(model))
+        if reference_bank is not None:
+            check_reference_bank(edit, reference_bank, model)
         with torch.inference_mode(False):
             geometry = build_geometry(edit, latent_hw)
         self.run = EditRun(bank, reference_bank, geometry, guidance, layout)
@@ -466,6 +468,22 @@ def check_edit_matches_latent(size: ImageSize, latent_hw: tuple[int, int], facto
         raise DragonInputError("edit", f"was drawn on a {size.width}x{size.height} image but the latent is "
                                f"{latent_hw[1]}x{latent_hw[0]} (a {latent_hw[1] * factor}x{latent_hw[0] * factor} image "
                                "for this model); connect the image that was VAE-encoded")
+
+
+def check_reference_bank(edit, reference_bank, model) -> None:
+    """Refuses a reference bank that is not the inversion of the edit's reference image with this MODEL."""
+    if getattr(reference_bank, "model_tag", None) != model_tag(model):
+        raise DragonInputError("reference_bank", f"was made with another model ({reference_bank.model_tag}); invert "
+                               f"the reference image with this MODEL ({model_tag(model)})")
+    size = getattr(edit, "reference_size", None)
+    if size is None:
+        return
+    factor = vae_factor(model)
+    h, w = tuple(reference_bank.latent_shape[-2:])
+    if (size.height, size.width) != (h * factor, w * factor):
+        raise DragonInputError("reference_bank", f"was made from a {w * factor}x{h * factor} image ({w}x{h} latent) but "
+                               f"reference_image is {size.width}x{size.height}; invert the reference image itself "
+                               "(VAEEncode it and connect its DragonDDIMInversion)")
 
 
 # ----------------------------------------------------------------------------------------------- samplers

@@ -16,7 +16,7 @@ from ..dragon_core.guidance import SCHEDULES, GuidanceConfig, default_guidance
 from ..dragon_core.memory_bank import MemoryBank
 from ..dragon_core.start_latent import start_latent
 from ..dragon_core.geometry import build_geometry
-from .host import DragonGuider, check_edit_matches_latent, dragon_ddim_function, vae_factor
+from .host import DragonGuider, check_edit_matches_latent, check_reference_bank, dragon_ddim_function, vae_factor
 from .node_errors import user_errors
 
 CATEGORY = "DragonDiffusion/sampling"
@@ -239,8 +239,10 @@ class DragonStartLatent:
     def get(self, model, memory_bank, edit):
         bank = _check_bank(memory_bank)
         check_edit_matches_latent(edit.size, tuple(bank.latent_shape[-2:]), vae_factor(model))
-        geometry = build_geometry(edit, tuple(bank.latent_shape[-2:]))
         ref = _reference_bank(edit)
+        if ref is not None:
+            check_reference_bank(edit, _check_bank(ref, "reference_bank"), model)
+        geometry = build_geometry(edit, tuple(bank.latent_shape[-2:]))
         x = start_latent(bank.latents[0], geometry, ref.latents[0] if ref is not None else None)
         return ({"samples": model.model.process_latent_out(x.clone()).cpu()},)
 
