@@ -102,9 +102,13 @@ Edit = Union[MoveEdit, DragEdit, AppearanceEdit, PasteEdit]
 def _finite_number(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise DragonInputError(name, f"must be a number, got {value!r}")
-    if not math.isfinite(value):
+    try:
+        number = float(value)
+    except OverflowError:  # Python ints are unbounded: JSON like 1000...0 (400 digits) parses to one
+        raise DragonInputError(name, "must be finite, got an integer too large for a float") from None
+    if not math.isfinite(number):
         raise DragonInputError(name, f"must be finite, got {value!r}")
-    return float(value)
+    return number
 
 
 def check_mask(name: str, mask: Tensor, size: ImageSize, allow_full: bool = True) -> Tensor:
