@@ -2,6 +2,7 @@
 and the helpers that feed it (bank sigmas, start latent, the dragon_ddim SAMPLER)."""
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import torch
@@ -92,7 +93,8 @@ def resolve_guidance(mode: str, steps: int, options: dict | None) -> GuidanceCon
     if not options["cross_branch_attention"]:
         attention_steps = frozenset()
     cfg = replace(cfg, weights=weights, energy_scale=scale, attention_steps=attention_steps,
-                  sde_eta_inside=options["sde_eta_inside"], sde_eta_outside=options["sde_eta_outside"])
+                  sde_eta_inside=_unit("sde_eta_inside", options["sde_eta_inside"]),
+                  sde_eta_outside=_unit("sde_eta_outside", options["sde_eta_outside"]))
     if not options["regional_sde"]:
         cfg = replace(cfg, sde_steps=frozenset())
     if not options["time_travel"]:
@@ -101,8 +103,15 @@ def resolve_guidance(mode: str, steps: int, options: dict | None) -> GuidanceCon
 
 
 def _non_negative(name: str, value: float) -> float:
-    if value < 0:
-        raise DragonInputError(name, f"must be >= 0 (or -1 for the mode default), got {value}")
+    # `not value >= 0` also refuses NaN, which passes ComfyUI's min/max check of FLOAT widgets ("nan" in a prompt)
+    if not (value >= 0 and math.isfinite(value)):
+        raise DragonInputError(name, f"must be a finite number >= 0 (or -1 for the mode default), got {value}")
+    return float(value)
+
+
+def _unit(name: str, value: float) -> float:
+    if not 0.0 <= value <= 1.0:  # NaN included
+        raise DragonInputError(name, f"must be in [0, 1], got {value}")
     return float(value)
 
 
