@@ -878,7 +878,7 @@ def start_server():
 
 
 def thumbnail(panels: list, reference=None) -> bytes:
-    """JPEG: input | result (each 64 px panel upscaled to 256), the reference image inset top-left for
+    """JPEG: input | result (each 64 px panel upscaled to 256), the reference image inset bottom-left for
     appearance / paste."""
     import numpy as np
     from PIL import Image, ImageDraw
@@ -890,10 +890,11 @@ def thumbnail(panels: list, reference=None) -> bytes:
         canvas.paste(img, (i * (side + 16), 0))
     draw = ImageDraw.Draw(canvas)
     draw.polygon([(side + 2, side // 2 - 7), (side + 14, side // 2), (side + 2, side // 2 + 7)], fill=(240, 240, 240))
-    if reference is not None:
+    if reference is not None:  # bottom-left: the example scenes keep that corner free
         inset = Image.fromarray(np.clip(reference * 255 + 0.5, 0, 255).astype("uint8")).resize((80, 80), Image.NEAREST)
-        draw.rectangle([4, 4, 88, 88], fill=(250, 250, 250))
-        canvas.paste(inset, (6, 6))
+        draw.rectangle([4, side - 104, 88, side - 4], fill=(250, 250, 250))
+        canvas.paste(inset, (6, side - 86))
+        draw.text((8, side - 102), "reference", fill=(20, 20, 20))
     buf = io.BytesIO()
     canvas.save(buf, format="JPEG", quality=90)
     return buf.getvalue()
