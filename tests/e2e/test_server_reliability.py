@@ -19,6 +19,7 @@
 """
 from __future__ import annotations
 
+import concurrent.futures
 import gc
 import importlib
 import json
@@ -178,6 +179,13 @@ class _ServerStub:
         pass
 
 
+def _execute(executor, prompt: dict, prompt_id: str, outputs: list[str]) -> None:
+    """PromptExecutor.execute calls asyncio.run(), which refuses to start inside a running event loop (the
+    session's Playwright browser keeps one in the main thread); ComfyUI itself calls it from a worker thread."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as worker:
+        worker.submit(executor.execute, prompt, prompt_id, {}, outputs).result()
+
+
 def test_memory_bank_is_released_when_its_output_leaves_comfyuis_cache(dragon_pack, monkeypatch):
     import execution
     import nodes as comfy_nodes
@@ -192,7 +200,7 @@ def test_memory_bank_is_released_when_its_output_leaves_comfyuis_cache(dragon_pa
         prompt = demo_edit_prompt(steps, seed=seed)
         for node in ("save", "decode"):
             del prompt[node]
-        executor.execute(prompt, f"bank-release-{steps}-{seed}", {}, list(outputs))
+        _execute(executor, prompt, f"bank-release-{steps}-{seed}", list(outputs))
         assert executor.success, executor.status_messages
 
     def cached_bank():
@@ -213,6 +221,6 @@ def test_memory_bank_is_released_when_its_output_leaves_comfyuis_cache(dragon_pa
     if first() is not None:
         holders = [type(r).__name__ for r in gc.get_referrers(first())]
         pytest.fail(f"the memory bank outlived its cache entry; referrers: {holders}")
-    executor.execute(evict_prompt(), "bank-release-evict", {}, ["preview"])  # no inversion in the prompt at all
+    _execute(executor, evict_prompt(), "bank-release-evict", ["preview"])  # no inversion in the prompt at all
     gc.collect()
     assert second() is None
