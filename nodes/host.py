@@ -22,6 +22,7 @@ from comfy.ldm.modules.attention import SpatialTransformer
 from comfy.ldm.modules.diffusionmodules.openaimodel import UNetModel
 
 from ..dragon_core.attention import InjectionMode, self_attention_context, token_grid, token_mask
+from ..dragon_core.background import background_keep_mask, blend_toward_reference, refold_denoised
 from ..dragon_core.edit_spec import ImageSize
 from ..dragon_core.errors import DragonInputError
 from ..dragon_core.geometry import EditGeometry, build_geometry
@@ -362,6 +363,7 @@ class DragonGuider(comfy.samplers.CFGGuider):
         self.bank = bank
         self.reference_bank = reference_bank
         self.weights_copied_bytes = 0
+        self._background_keep = None
 
     # ComfyUI entry point: every sampler step calls this
     def predict_noise(self, x, timestep, model_options={}, seed=None):
@@ -370,13 +372,26 @@ class DragonGuider(comfy.samplers.CFGGuider):
         g = self.run.guidance
         if step is not None and step in g.attention_steps:
             self.recompute_reference_branch(step, model_options)
-        denoised = super().predict_noise(x, timestep, model_options, seed)
-        if step is None or step not in g.guided_steps or g.energy_scale == 0:
+        x_in = x
+        if step is not None and step in g.background_steps:
+            x_in = blend_toward_reference(x, self.bank.reference_latent(step), self.background_keep(x))
+        denoised = super().predict_noise(x_in, timestep, model_options, seed)
+        if step is None:
             return denoised
         sigma_next = self.bank.sigmas[step + 1].to(x)
-        eps = (x - denoised) / sigma
-        grad = self.energy_gradient(x, sigma, step, model_options)
-        return guided_denoised(x, eps, grad.to(x.dtype), sigma, sigma_next)
+        if step in g.guided_steps and g.energy_scale != 0:
+            eps = (x_in - denoised) / sigma
+            grad = self.energy_gradient(x_in, sigma, step, model_options)
+            denoised = guided_denoised(x_in, eps, grad.to(x.dtype), sigma, sigma_next)
+        if x_in is not x:
+            denoised = refold_denoised(denoised, x_in, x, sigma, sigma_next)
+        return denoised
+
+    def background_keep(self, x: torch.Tensor) -> torch.Tensor:
+        if self._background_keep is None:
+            geometry = self.run.geometry
+            self._background_keep = background_keep_mask(geometry.latent_edit_region, self.run.guidance.background_grow)
+        return self._background_keep.to(device=x.device, dtype=x.dtype)
 
     def energy_gradient(self, x, sigma, step, model_options):
         with torch.inference_mode(False), torch.enable_grad():

@@ -13,7 +13,8 @@ import latent_preview
 
 from ..dragon_core.energy import EnergyWeights
 from ..dragon_core.errors import DragonInputError
-from ..dragon_core.guidance import SCHEDULES, GuidanceConfig, default_guidance
+from ..dragon_core.guidance import (DEFAULT_KEEP_BACKGROUND, SCHEDULES, GuidanceConfig, background_step_schedule,
+                                    default_guidance)
 from ..dragon_core.memory_bank import MemoryBank
 from ..dragon_core.start_latent import start_latent
 from ..dragon_core.geometry import build_geometry
@@ -64,6 +65,11 @@ class DragonGuidanceOptions:
                                           "tooltip": "DDIM eta outside the edit region (paper 0.2, code 0)."}),
             "time_travel": ("BOOLEAN", {"default": True, "tooltip": "DiffEditor schedule only: repeat some steps with "
                                                                     "re-inversion in between (dragon_ddim sampler)."}),
+            "keep_background": ("FLOAT", {"default": DEFAULT_KEEP_BACKGROUND, "min": 0.0, "max": 1.0, "step": 0.05,
+                                "tooltip": "Beyond the paper: for this fraction of the steps (from the first), the "
+                                           "latent outside the edit region follows the inversion, so the background "
+                                           "stays as it was. 0 = the paper (background kept only by the content "
+                                           "energy and the attention)."}),
         }}
 
     def build(self, **options):
@@ -99,6 +105,9 @@ def resolve_guidance(mode: str, steps: int, options: dict | None) -> GuidanceCon
         cfg = replace(cfg, sde_steps=frozenset())
     if not options["time_travel"]:
         cfg = replace(cfg, time_travel_steps=frozenset())
+    # options saved before this setting existed have no key: the default applies
+    keep = options.get("keep_background", DEFAULT_KEEP_BACKGROUND)
+    cfg = replace(cfg, background_steps=background_step_schedule(steps, keep))
     return cfg
 
 

@@ -12,7 +12,8 @@ IMAGE = torch.rand(1, 128, 128, 3, generator=torch.Generator().manual_seed(0))  
 def guidance(**over):
     options = dict(schedule="DragonDiffusion", energy_scale=-1.0, w_edit=-1.0, w_content=-1.0, w_contrast=-1.0,
                    w_inpaint=-1.0, attention_start_step=-1, attention_end_step=-1, cross_branch_attention=True,
-                   regional_sde=True, sde_eta_inside=0.4, sde_eta_outside=0.0, time_travel=True)
+                   regional_sde=True, sde_eta_inside=0.4, sde_eta_outside=0.0, time_travel=True,
+                   keep_background=1.0)
     options.update(over)
     return options
 
@@ -120,7 +121,7 @@ def test_guidance_and_attention_change_the_result_and_zero_guidance_is_plain_cfg
     with torch.inference_mode():
         full = sampler.sample(inputs.model, inputs.positive, inputs.negative, bank, edit, 0, 4.0, guidance())[0]
         bare = sampler.sample(inputs.model, inputs.positive, inputs.negative, bank, edit, 0, 4.0,
-                              guidance(energy_scale=0.0, cross_branch_attention=False))[0]
+                              guidance(energy_scale=0.0, cross_branch_attention=False, keep_background=0.0))[0]
         guider = comfy.samplers.CFGGuider(inputs.model)
         guider.set_conds(inputs.positive, inputs.negative)
         guider.set_cfg(4.0)
@@ -129,6 +130,22 @@ def test_guidance_and_attention_change_the_result_and_zero_guidance_is_plain_cfg
                                   bank.sigmas.clone())
     torch.testing.assert_close(bare["samples"], reference, rtol=1e-4, atol=1e-4)
     assert (full["samples"] - bare["samples"]).abs().max() > 1e-2
+
+
+def test_background_lock_keeps_the_unedited_part_on_the_inversion_trajectory(nodes, inputs):
+    bank, _ = invert(nodes, inputs)
+    edit = make_edits(nodes, bank)["move"]  # box at latent cells 4..8, moved by (3, 2) cells
+    sampler = nodes["DragonSampler"]()
+    with torch.inference_mode():
+        def outside_error(keep: float) -> float:
+            out = sampler.sample(inputs.model, inputs.positive, inputs.negative, bank, edit, 0, 4.0,
+                                 guidance(keep_background=keep))[0]["samples"]
+            diff = (out - inputs.latent["samples"]).abs()
+            diff[..., 2:13, 2:13] = 0  # the edit region with its margin
+            return float(diff.sum() / (diff > 0).sum())
+
+        free, locked = outside_error(0.0), outside_error(1.0)
+    assert locked < 0.25 * free, (locked, free)
 
 
 def test_guider_under_a_stock_sampler_equals_the_dragon_sampler(nodes, inputs):
