@@ -6,7 +6,8 @@ a requested edit whose correct answer can be rendered exactly. Per mode and vari
   (appearance: the base object's colour is within 0.15 of the reference object's, RGB distance);
 - identity IoU: the found object's silhouette against the correct answer's;
 - background PSNR outside the edit region against the original image.
-Variants: full method; no energy guidance; no cross-branch attention; neither (copy-paste start latent only).
+Variants: full method; no energy guidance; no cross-branch attention; neither (copy-paste start latent and
+background lock only); the paper's method (full, without the background lock).
 
     .venv/bin/python benchmarks/edit_quality.py --scenes 10 --out out/quality
 """
@@ -32,11 +33,13 @@ VARIANTS = {
     "no energy": {"energy_scale": 0.0},
     "no attention": {"cross_branch_attention": False},
     "neither": {"energy_scale": 0.0, "cross_branch_attention": False},
+    "paper (no background lock)": {"keep_background": 0.0},
 }
 TARGETS = {"success_move_drag": 0.9, "background_psnr": 28.0, "identity_iou": 0.8}
 GUIDANCE = dict(schedule="DragonDiffusion", energy_scale=-1.0, w_edit=-1.0, w_content=-1.0, w_contrast=-1.0,
                 w_inpaint=-1.0, attention_start_step=-1, attention_end_step=-1, cross_branch_attention=True,
-                regional_sde=True, sde_eta_inside=0.4, sde_eta_outside=0.0, time_travel=True)
+                regional_sde=True, sde_eta_inside=0.4, sde_eta_outside=0.0, time_travel=True,
+                keep_background=1.0)
 COLOR_TOLERANCE = 0.25
 
 
@@ -209,10 +212,13 @@ def _iou(a: Optional[np.ndarray], b: np.ndarray) -> float:
 class Editor:
     """Runs cases through the pack's nodes on the demo model, inverting each image once."""
 
-    def __init__(self, steps: int):
-        import inprocess_host
+    def __init__(self, steps: int, cfg: Optional[float] = None, pack=None):
+        """``pack``: the pack module when ComfyUI is already set up in this process (the tests' smoke run)."""
+        if pack is None:
+            import inprocess_host
 
-        self.pack = inprocess_host.host(cpu=True)
+            pack = inprocess_host.host(cpu=True)
+        self.pack = pack
         import nodes as comfy_nodes
         import torch
 
@@ -222,6 +228,7 @@ class Editor:
         with torch.inference_mode():
             self.model, self.vae, self.positive, self.negative, _ = self.nodes["DragonDemoModel"]().load("two objects")
         self.steps = steps
+        self.cfg = cfg
         self._banks: dict = {}
 
     def image(self, array: np.ndarray):
@@ -256,9 +263,10 @@ class Editor:
                     (edit,) = n["DragonEditAppearance"]().build(image, ref_image, ref_bank, ref_mask, "{}", mask)
                 else:
                     (edit,) = n["DragonEditPaste"]().build(image, ref_image, ref_bank, ref_mask, p["dx"], p["dy"], 1.0)
-            (latent,) = n["DragonSampler"]().sample(self.model, self.positive, self.negative, bank, edit, 0,
-                                                    5.0 if case.mode == "appearance" else 4.0,
-                                                    dict(GUIDANCE, **variant))
+            options = dict(GUIDANCE, **variant)
+            cfg = options.pop("cfg", self.cfg if self.cfg is not None else (5.0 if case.mode == "appearance" else 4.0))
+            (latent,) = n["DragonSampler"]().sample(self.model, self.positive, self.negative, bank, edit, 0, cfg,
+                                                    options)
             (decoded,) = self.comfy_nodes.VAEDecode().decode(self.vae, latent)
         return decoded[0].clamp(0, 1).cpu().numpy()
 

@@ -1,0 +1,57 @@
+"""A 3-scene smoke run of benchmarks/edit_quality.py on the embedded demo model: a regression in edit quality
+(the object not arriving, the background drifting, the shape falling apart) fails here, not only in the
+benchmark report. Bounds are looser than the benchmark's targets and below what the committed model measured
+on these held-out scenes (in brackets in each bound's comment)."""
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+STEPS = 50  # as the benchmark
+MODES = ("move", "drag", "resize")
+# measured (2026-11-28, committed weights), centre error / identity IoU / background PSNR:
+# move 1.1 px / 0.79 / 34.4 dB; drag 1.3 px / 0.70 / 36.9 dB; resize (centre kept) 3.9 px / 0.53 / 42.2 dB;
+# move without energy and attention ("neither"): 6.7 px / 0.43.
+CENTRE_ERROR_PX = 3.0
+IDENTITY_IOU = {"move": 0.6, "drag": 0.55, "resize": 0.42}
+BACKGROUND_PSNR_DB = 30.0
+
+
+@pytest.fixture(scope="module")
+def quality(dragon_pack):
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "edit_quality.py"
+    spec = importlib.util.spec_from_file_location("dragon_edit_quality", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def editor(quality, dragon_pack):
+    return quality.Editor(STEPS, pack=dragon_pack)
+
+
+@pytest.fixture(scope="module")
+def cases(quality):
+    return {case.mode: case for case in quality.make_cases(1, MODES)}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_edit_lands_keeps_shape_and_background(quality, editor, cases, mode):
+    case = cases[mode]
+    s = quality.score(case, editor.edit(case, {}))
+    print(mode, case.seed, s)
+    assert s["background_psnr"] >= BACKGROUND_PSNR_DB, s
+    if mode != "resize":  # the demo model's resizes drift by a few px; the shape is what this checks
+        assert s["centre_error"] <= CENTRE_ERROR_PX, s
+    assert s["identity_iou"] >= IDENTITY_IOU[mode], s
+
+
+def test_energy_and_attention_are_what_moves_the_object(quality, editor, cases):
+    case = cases["move"]
+    full = quality.score(case, editor.edit(case, {}))
+    neither = quality.score(case, editor.edit(case, quality.VARIANTS["neither"]))
+    print(full, neither)
+    assert neither["centre_error"] > full["centre_error"] + 2.0, (full, neither)
