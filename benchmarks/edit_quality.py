@@ -292,10 +292,12 @@ def summarise(scores: list[dict]) -> dict:
 
 
 def contact_sheet(results: list, path: Path, zoom: int = 3) -> None:
-    """One row per case (full method): original | requested edit | result."""
+    """One row per case (the first variant run: the full method by default): original | requested edit | result."""
     from PIL import Image, ImageDraw
 
-    rows = [r for r in results if r[1] == "full"]
+    rows = [r for r in results if r[1] == results[0][1]] if results else []
+    if not rows:
+        return
     cell = 64 * zoom
     sheet = Image.new("RGB", (3 * cell + 16, len(rows) * (cell + 8)), (255, 255, 255))
     for k, (case, _, result, s) in enumerate(rows):
@@ -327,9 +329,9 @@ def main() -> None:
     started = time.perf_counter()
     cases = make_cases(args.scenes, args.modes.split(","))
     table, results = run(cases, args.steps, {k: VARIANTS[k] for k in args.variants.split(",")})
-    print(f"{'mode / variant':32s} {'n':>3s} {'success':>8s} {'IoU':>6s} {'bg PSNR':>8s}")
+    print(f"{'mode / variant':40s} {'n':>3s} {'success':>8s} {'IoU':>6s} {'bg PSNR':>8s}")
     for name, row in table.items():
-        print(f"{name:32s} {row['n']:3d} {row['success']:8.2f} {row['identity_iou']:6.2f} {row['background_psnr']:8.2f}")
+        print(f"{name:40s} {row['n']:3d} {row['success']:8.2f} {row['identity_iou']:6.2f} {row['background_psnr']:8.2f}")
     print(f"targets: success >= {TARGETS['success_move_drag']} (move, drag), background PSNR >= "
           f"{TARGETS['background_psnr']} dB, identity IoU >= {TARGETS['identity_iou']}")
     print(f"{len(results)} edits in {time.perf_counter() - started:.0f} s")
