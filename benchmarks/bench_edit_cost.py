@@ -176,7 +176,8 @@ BANK_PRESETS = {
 
 DEFAULT_GUIDANCE = dict(energy_scale=-1.0, w_edit=-1.0, w_content=-1.0, w_contrast=-1.0, w_inpaint=-1.0,
                         attention_start_step=-1, attention_end_step=-1, cross_branch_attention=True,
-                        regional_sde=True, sde_eta_inside=0.4, sde_eta_outside=0.0, time_travel=True)
+                        regional_sde=True, sde_eta_inside=0.4, sde_eta_outside=0.0, time_travel=True,
+                        keep_background=1.0)
 
 
 if __name__ == "__main__":

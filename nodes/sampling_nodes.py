@@ -65,6 +65,7 @@ class DragonGuidanceOptions:
                                           "tooltip": "DDIM eta outside the edit region (paper 0.2, code 0)."}),
             "time_travel": ("BOOLEAN", {"default": True, "tooltip": "DiffEditor schedule only: repeat some steps with "
                                                                     "re-inversion in between (dragon_ddim sampler)."}),
+        }, "optional": {  # optional: API-format prompts saved before it existed still validate
             "keep_background": ("FLOAT", {"default": DEFAULT_KEEP_BACKGROUND, "min": 0.0, "max": 1.0, "step": 0.05,
                                 "tooltip": "Beyond the paper: for this fraction of the steps (from the first), the "
                                            "latent outside the edit region follows the inversion, so the background "

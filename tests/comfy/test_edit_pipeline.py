@@ -137,15 +137,19 @@ def test_background_lock_keeps_the_unedited_part_on_the_inversion_trajectory(nod
     edit = make_edits(nodes, bank)["move"]  # box at latent cells 4..8, moved by (3, 2) cells
     sampler = nodes["DragonSampler"]()
     with torch.inference_mode():
-        def outside_error(keep: float) -> float:
+        def outside_error(keep) -> float:
+            options = guidance(keep_background=keep)
+            if keep is None:  # options saved before the input existed (it is optional): the default, 1.0
+                del options["keep_background"]
             out = sampler.sample(inputs.model, inputs.positive, inputs.negative, bank, edit, 0, 4.0,
-                                 guidance(keep_background=keep))[0]["samples"]
+                                 options)[0]["samples"]
             diff = (out - inputs.latent["samples"]).abs()
             diff[..., 2:13, 2:13] = 0  # the edit region with its margin
             return float(diff.sum() / (diff > 0).sum())
 
-        free, locked = outside_error(0.0), outside_error(1.0)
+        free, locked, unset = outside_error(0.0), outside_error(1.0), outside_error(None)
     assert locked < 0.25 * free, (locked, free)
+    assert unset == locked
 
 
 def test_guider_under_a_stock_sampler_equals_the_dragon_sampler(nodes, inputs):
