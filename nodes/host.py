@@ -356,6 +356,7 @@ class DragonGuider(comfy.samplers.CFGGuider):
             check_reference_bank(edit, reference_bank, model)
         with torch.inference_mode(False):
             geometry = build_geometry(edit, latent_hw)
+            self.background_keep = background_keep_mask(geometry.latent_edit_region, guidance.background_grow)
         self.run = EditRun(bank, reference_bank, geometry, guidance, layout)
         super().__init__(_patched_clone(model, self.run, EDIT))
         self.set_conds(positive, negative)
@@ -363,7 +364,6 @@ class DragonGuider(comfy.samplers.CFGGuider):
         self.bank = bank
         self.reference_bank = reference_bank
         self.weights_copied_bytes = 0
-        self._background_keep = None
 
     # ComfyUI entry point: every sampler step calls this
     def predict_noise(self, x, timestep, model_options={}, seed=None):
@@ -374,7 +374,7 @@ class DragonGuider(comfy.samplers.CFGGuider):
             self.recompute_reference_branch(step, model_options)
         x_in = x
         if step is not None and step in g.background_steps:
-            x_in = blend_toward_reference(x, self.bank.reference_latent(step), self.background_keep(x))
+            x_in = blend_toward_reference(x, self.bank.reference_latent(step), self.background_keep)
         denoised = super().predict_noise(x_in, timestep, model_options, seed)
         if step is None:
             return denoised
@@ -386,12 +386,6 @@ class DragonGuider(comfy.samplers.CFGGuider):
         if x_in is not x:
             denoised = refold_denoised(denoised, x_in, x, sigma, sigma_next)
         return denoised
-
-    def background_keep(self, x: torch.Tensor) -> torch.Tensor:
-        if self._background_keep is None:
-            geometry = self.run.geometry
-            self._background_keep = background_keep_mask(geometry.latent_edit_region, self.run.guidance.background_grow)
-        return self._background_keep.to(device=x.device, dtype=x.dtype)
 
     def energy_gradient(self, x, sigma, step, model_options):
         with torch.inference_mode(False), torch.enable_grad():
