@@ -129,7 +129,7 @@ def main() -> None:
     def edit(schedule, bank):
         def run():
             guider = sampling_nodes.make_guider(model, positive, negative, bank, edit_spec(bank), cfg,
-                                                dict(DEFAULT_GUIDANCE, schedule=schedule))
+                                                dict(sampling_nodes.guidance_option_defaults(), schedule=schedule))
             sampling_nodes.run_edit(guider, 0)
             return guider
         return run
@@ -173,11 +173,6 @@ BANK_PRESETS = {
     "fast": {"dtype": "float16", "record_attention": True, "attention_from_step": 0, "record_features": True},
     "lean": {"dtype": "float16", "record_attention": False, "attention_from_step": 0, "record_features": False},
 }
-
-DEFAULT_GUIDANCE = dict(energy_scale=-1.0, w_edit=-1.0, w_content=-1.0, w_contrast=-1.0, w_inpaint=-1.0,
-                        attention_start_step=-1, attention_end_step=-1, cross_branch_attention=True,
-                        regional_sde=True, sde_eta_inside=0.4, sde_eta_outside=0.0, time_travel=True,
-                        keep_background=1.0)
 
 
 if __name__ == "__main__":

@@ -36,10 +36,6 @@ VARIANTS = {
     "paper (no background lock)": {"keep_background": 0.0},
 }
 TARGETS = {"success_move_drag": 0.9, "background_psnr": 28.0, "identity_iou": 0.8}
-GUIDANCE = dict(schedule="DragonDiffusion", energy_scale=-1.0, w_edit=-1.0, w_content=-1.0, w_contrast=-1.0,
-                w_inpaint=-1.0, attention_start_step=-1, attention_end_step=-1, cross_branch_attention=True,
-                regional_sde=True, sde_eta_inside=0.4, sde_eta_outside=0.0, time_travel=True,
-                keep_background=1.0)
 COLOR_TOLERANCE = 0.25
 
 
@@ -263,7 +259,7 @@ class Editor:
                     (edit,) = n["DragonEditAppearance"]().build(image, ref_image, ref_bank, ref_mask, "{}", mask)
                 else:
                     (edit,) = n["DragonEditPaste"]().build(image, ref_image, ref_bank, ref_mask, p["dx"], p["dy"], 1.0)
-            options = dict(GUIDANCE, **variant)
+            options = dict(self.pack.nodes.sampling_nodes.guidance_option_defaults(), **variant)
             cfg = options.pop("cfg", self.cfg if self.cfg is not None else (5.0 if case.mode == "appearance" else 4.0))
             (latent,) = n["DragonSampler"]().sample(self.model, self.positive, self.negative, bank, edit, 0, cfg,
                                                     options)

@@ -77,6 +77,12 @@ class DragonGuidanceOptions:
         return (options,)
 
 
+def guidance_option_defaults() -> dict:
+    """What DragonGuidanceOptions outputs with every widget at its default (for scripts, benchmarks, tests)."""
+    spec = DragonGuidanceOptions.INPUT_TYPES()
+    return {name: options["default"] for group in spec.values() for name, (_, options) in group.items()}
+
+
 def resolve_guidance(mode: str, steps: int, options: dict | None) -> GuidanceConfig:
     """The authors' defaults for the mode, with the user's explicit values on top."""
     schedule = (options or {}).get("schedule", "DragonDiffusion")

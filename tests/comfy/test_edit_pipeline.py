@@ -10,12 +10,9 @@ IMAGE = torch.rand(1, 128, 128, 3, generator=torch.Generator().manual_seed(0))  
 
 
 def guidance(**over):
-    options = dict(schedule="DragonDiffusion", energy_scale=-1.0, w_edit=-1.0, w_content=-1.0, w_contrast=-1.0,
-                   w_inpaint=-1.0, attention_start_step=-1, attention_end_step=-1, cross_branch_attention=True,
-                   regional_sde=True, sde_eta_inside=0.4, sde_eta_outside=0.0, time_travel=True,
-                   keep_background=1.0)
-    options.update(over)
-    return options
+    """DragonGuidanceOptions' output at its widget defaults, with ``over`` applied."""
+    sampling_nodes = importlib.import_module("dragon_pack.nodes.sampling_nodes")
+    return {**sampling_nodes.guidance_option_defaults(), **over}
 
 
 @pytest.fixture
