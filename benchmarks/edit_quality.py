@@ -332,8 +332,11 @@ def main() -> None:
           f"{TARGETS['background_psnr']} dB, identity IoU >= {TARGETS['identity_iou']}")
     print(f"{len(results)} edits in {time.perf_counter() - started:.0f} s")
     (out / "quality.json").write_text(json.dumps(table, indent=2))
+    per_case = [{"mode": case.mode, "seed": case.seed, "variant": variant, **{k: v for k, v in s.items()
+                 if isinstance(v, (bool, int, float))}} for case, variant, _, s in results]
+    (out / "cases.json").write_text(json.dumps(per_case, indent=1))
     contact_sheet(results, out / "contact_sheet.png")
-    print(f"wrote {out / 'quality.json'} and {out / 'contact_sheet.png'}")
+    print(f"wrote {out / 'quality.json'}, {out / 'cases.json'} (per edit) and {out / 'contact_sheet.png'}")
 
 
 if __name__ == "__main__":

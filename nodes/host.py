@@ -26,7 +26,7 @@ from ..dragon_core.background import background_keep_mask, blend_toward_referenc
 from ..dragon_core.edit_spec import ImageSize
 from ..dragon_core.errors import DragonInputError
 from ..dragon_core.geometry import EditGeometry, build_geometry
-from ..dragon_core.guidance import GuidanceConfig, GuidanceStats, energy_gradient
+from ..dragon_core.guidance import GuidanceConfig, GuidanceStats, content_gradient_needed, energy_gradient
 from ..dragon_core.inversion import ddim_invert
 from ..dragon_core.memory_bank import BankPolicy, MemoryBank
 from ..dragon_core.sampling import sample_dragon, seeded_noise
@@ -381,13 +381,14 @@ class DragonGuider(comfy.samplers.CFGGuider):
         sigma_next = self.bank.sigmas[step + 1].to(x)
         if step in g.guided_steps and g.energy_scale != 0:
             eps = (x_in - denoised) / sigma
-            grad = self.energy_gradient(x_in, sigma, step, model_options)
+            grad = self.energy_gradient(x_in, sigma, step, model_options,
+                                        content=content_gradient_needed(step, g.background_steps))
             denoised = guided_denoised(x_in, eps, grad.to(x.dtype), sigma, sigma_next)
         if x_in is not x:
             denoised = refold_denoised(denoised, x_in, x, sigma, sigma_next)
         return denoised
 
-    def energy_gradient(self, x, sigma, step, model_options):
+    def energy_gradient(self, x, sigma, step, model_options, content: bool = True):
         with torch.inference_mode(False), torch.enable_grad():
             self.weights_copied_bytes += make_grad_capable(
                 [self.inner_model.diffusion_model] + _control_modules(self.conds))
@@ -397,7 +398,7 @@ class DragonGuider(comfy.samplers.CFGGuider):
             x_plain = _normal(x)
             sigma_plain = _normal(sigma)
             return energy_gradient(lambda xx, ss: self.features(xx, ss, model_options), x_plain, sigma_plain, ref,
-                                   self.run.geometry, self.run.guidance, rep, self.run.stats)
+                                   self.run.geometry, self.run.guidance, rep, self.run.stats, content)
 
     def features(self, x, sigma, model_options):
         """Decoder features of a cond-only, bank-free UNet pass that stops after the last needed block."""

@@ -7,7 +7,7 @@ from dragon_core.edit_spec import (ImageSize, box_to_mask, make_appearance_edit,
                                    make_paste_edit)
 from dragon_core.energy import EnergyWeights, edit_energy
 from dragon_core.geometry import build_geometry
-from dragon_core.guidance import default_guidance, energy_gradient
+from dragon_core.guidance import GuidanceStats, content_gradient_needed, default_guidance, energy_gradient
 from dragon_core.memory_bank import BankPolicy, MemoryBank
 
 SIZE = ImageSize(64, 48)  # grid 12 x 16, latent (f=4) 12 x 16
@@ -119,6 +119,27 @@ def test_energy_gradient_is_split_by_the_edit_region_and_scaled_to_the_unet_inpu
     assert g.shape == x.shape and torch.isfinite(g).all()
     zero_cfg = cfg.with_overrides(energy_scale=0.0)
     assert float(energy_gradient(lambda xx, ss: net(xx, ss), x, sigma, ref, geom, zero_cfg).abs().max()) == 0.0
+
+
+def test_without_the_content_term_the_gradient_is_the_edit_part_alone_in_one_backward_pass(setup):
+    net, sigma, x, ref, rep = setup
+    geom = geometries()["move"]
+    cfg = default_guidance("move", 50)
+    fn = lambda xx, ss: net(xx, ss)
+    both, edit_only = GuidanceStats(), GuidanceStats()
+    g = energy_gradient(fn, x, sigma, ref, geom, cfg, stats=both)
+    g_edit = energy_gradient(fn, x, sigma, ref, geom, cfg, stats=edit_only, content=False)
+    region = geom.latent_edit_region.to(x.dtype)
+    assert (both.backward_passes, edit_only.backward_passes) == (2, 1)
+    torch.testing.assert_close(g_edit, g * region)
+    assert float((g * (1 - region)).abs().max()) > 0 and float((g_edit * (1 - region)).abs().max()) == 0.0
+
+
+def test_content_gradient_is_skipped_only_when_the_next_step_is_locked():
+    locked = frozenset(range(10))
+    assert not content_gradient_needed(3, locked)
+    assert content_gradient_needed(9, locked)          # the step after the last locked one is free
+    assert content_gradient_needed(3, frozenset())     # keep_background 0: the paper's method
 
 
 def _qkv(seed=0, n=12, c=16):
