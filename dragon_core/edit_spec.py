@@ -246,17 +246,69 @@ def patch_pairs(handle_cells: Tensor, target_cells: Tensor, grid_hw: tuple[int, 
     return h_idx, t_idx, valid
 
 
+def patch_samples(handle_points: Tensor, target_points: Tensor, size: ImageSize, radius: int = 1
+                  ) -> tuple[Tensor, Tensor, Tensor]:
+    """The exact counterpart of :func:`patch_pairs`: (2r+1)^2 sample points one feature cell apart, centred on
+    each handle and target point itself rather than on the cell it falls in (which misses by up to a cell).
+
+    Returns (handle [1, K, P, 2], target [1, K, P, 2]) in ``F.grid_sample`` coordinates of the image and
+    valid [K, P]: both points of the pair inside the image.
+    """
+    d = torch.arange(-radius, radius + 1, dtype=torch.float64) * FEATURE_CELL_PX
+    dy, dx = torch.meshgrid(d, d, indexing="ij")
+    offsets = torch.stack([dx, dy], dim=-1).reshape(-1, 2)                    # [P, 2] (x, y)
+    h = handle_points.double()[:, None, :] + offsets[None]
+    t = target_points.double()[:, None, :] + offsets[None]
+
+    def inside(p: Tensor) -> Tensor:
+        return (p[..., 0] >= 0) & (p[..., 0] < size.width) & (p[..., 1] >= 0) & (p[..., 1] < size.height)
+
+    return _to_sample_grid(h, size).float(), _to_sample_grid(t, size).float(), inside(h) & inside(t)
+
+
 @dataclass
 class Placement:
-    """A mask carried from a source frame (scaled by ``scale``) into a destination frame by a shift.
+    """A mask carried from a source frame (scaled by ``scale``) into a destination frame.
 
-    ``source`` is the mask in the scaled source frame (size ``scaled_hw``); ``dest`` the same cells shifted into
-    the destination frame. The k-th True cell of one corresponds to the k-th of the other (raster order).
+    Two views of the same transform. Whole cells (the copy-paste start latent, SPEC §4): ``source`` is the mask
+    in the scaled source frame (size ``scaled_hw``), ``dest`` the same cells shifted by a whole number of cells;
+    the k-th True cell of one corresponds to the k-th of the other (raster order). Exact (the energies):
+    ``target`` are the destination cells the object covers when placed to the pixel, and ``sample_grid`` gives,
+    for every destination cell centre, where it comes from in the source image (``grid_sample`` coordinates),
+    so a source feature map of any resolution can be carried over with :meth:`carry`. The cell views round
+    the offset to whole cells (4 px on the feature grid), which on small images is a visible miss; the exact
+    view does not.
     """
     source: Tensor
     dest: Tensor
     scaled_hw: tuple[int, int]
     shift: tuple[int, int]  # (rows, cols) added to scaled-frame coordinates
+    target: Tensor          # bool destination grid: the exactly placed object
+    sample_grid: Tensor     # [1, rows, cols, 2] (x, y) in [-1, 1] of the source image, for F.grid_sample
+
+    def carry(self, feature: Tensor) -> Tensor:
+        """[1, C, h, w] on the source image -> [1, C, rows, cols] on the destination grid (bilinear)."""
+        grid = self.sample_grid.to(device=feature.device, dtype=feature.dtype)
+        return F.grid_sample(feature, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def _source_coordinates(dst_px: Tensor, centre_px: Tensor, offset_px: Tensor, scale: float) -> Tensor:
+    """Inverse of "scale about the source centroid, then shift": destination pixel -> source pixel, (x, y)."""
+    return centre_px + (dst_px - centre_px - offset_px) / scale
+
+
+def _to_sample_grid(src_px: Tensor, src_size: ImageSize) -> Tensor:
+    extent = torch.tensor([src_size.width, src_size.height], dtype=src_px.dtype)
+    return (2.0 * src_px / extent - 1.0)[None]
+
+
+def _cell_centres_px(grid_hw: tuple[int, int], size: ImageSize) -> Tensor:
+    """[rows, cols, 2] (x, y) pixel coordinates of the cell centres of a grid laid over ``size``."""
+    rows, cols = grid_hw
+    ys = (torch.arange(rows, dtype=torch.float64) + 0.5) * (size.height / rows)
+    xs = (torch.arange(cols, dtype=torch.float64) + 0.5) * (size.width / cols)
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack([gx, gy], dim=-1)
 
 
 def placement(mask: Tensor, scale: float, offset_px: tuple[float, float], src_size: ImageSize,
@@ -287,7 +339,26 @@ def placement(mask: Tensor, scale: float, offset_px: tuple[float, float], src_si
                                "use a smaller offset or scale")
     dest = torch.zeros(dst_grid, dtype=torch.bool)
     dest[dr, dc] = True
-    return Placement(m_s, dest, scaled_hw, (shift_r, shift_c))
+
+    # The exact view: the object mask itself is placed to the pixel, then gridded like any mask.
+    py, px = torch.nonzero(mask, as_tuple=True)
+    centre = torch.stack([px.double().mean(), py.double().mean()]) + 0.5
+    offset = torch.tensor(offset_px, dtype=torch.float64)
+    dst_pixels = _cell_centres_px((dst_size.height, dst_size.width), dst_size)
+    src_of_pixels = _to_sample_grid(_source_coordinates(dst_pixels, centre, offset, scale), src_size)
+    placed = F.grid_sample(mask.float()[None, None], src_of_pixels.float(), mode="bilinear",
+                           padding_mode="zeros", align_corners=False)[0, 0] >= 0.5
+    if not placed.any():
+        placed = _whole_cells_as_pixels(dest, dst_size)
+    target = mask_to_grid(placed, dst_grid)
+    src_of_cells = _source_coordinates(_cell_centres_px(dst_grid, dst_size), centre, offset, scale)
+    return Placement(m_s, dest, scaled_hw, (shift_r, shift_c), target,
+                     _to_sample_grid(src_of_cells, src_size).float())
+
+
+def _whole_cells_as_pixels(dest: Tensor, size: ImageSize) -> Tensor:
+    """The whole-cell destination as a pixel mask (for an object thinner than a pixel once scaled)."""
+    return F.interpolate(dest.float()[None, None], size=(size.height, size.width), mode="nearest")[0, 0] > 0.5
 
 
 # ------------------------------------------------------------------------------------- editor JSON

@@ -4,6 +4,11 @@ weights) -> (E_edit, E_content).
 Features arrive as lists (one entry per decoder layer: the semantic and the geometric one) of [1, C, h, w]
 maps; they are resized to the feature grid with nearest sampling. Similarities are channel cosines;
 ``S`` is a mean cosine, ``S+ = (S + 1) / 2`` and ``E(w, S) = w / (1 + 4 S)`` (lower when more similar).
+
+SPEC's "pairwise" comparisons (the object at its new place against the reference, a target patch against its
+handle patch) are read at the exact place, beyond the paper: the reference is carried over bilinearly
+(``Placement.carry``, ``sample_at``) instead of pairing whole cells, which rounds a move to 4 px. For moves by
+whole cells the two are the same.
 """
 from __future__ import annotations
 
@@ -29,20 +34,23 @@ def _at_least_fp32(t: Tensor) -> Tensor:
     return t.to(torch.promote_types(t.dtype, torch.float32))
 
 
-def to_grid(feature: Tensor, grid_hw: tuple[int, int]) -> Tensor:
-    """[1, C, h, w] -> [C, rows*cols] on the feature grid (nearest), in float32 or better."""
+def to_grid_map(feature: Tensor, grid_hw: tuple[int, int]) -> Tensor:
+    """[1, C, h, w] -> [1, C, rows, cols] on the feature grid (nearest), in float32 or better."""
     feature = _at_least_fp32(feature)
     if tuple(feature.shape[-2:]) != tuple(grid_hw):
         feature = F.interpolate(feature, size=grid_hw, mode="nearest")
-    return feature[0].flatten(1)
+    return feature
 
 
-def resized_to_grid(feature: Tensor, grid_hw: tuple[int, int], scaled_hw: tuple[int, int]) -> Tensor:
-    """Reference features for a resized object: first on the grid, then scaled to ``scaled_hw``."""
-    on_grid = F.interpolate(_at_least_fp32(feature), size=grid_hw, mode="nearest")
-    if tuple(scaled_hw) != tuple(grid_hw):
-        on_grid = F.interpolate(on_grid, size=scaled_hw, mode="bilinear", align_corners=False)
-    return on_grid[0].flatten(1)
+def to_grid(feature: Tensor, grid_hw: tuple[int, int]) -> Tensor:
+    """[1, C, h, w] -> [C, rows*cols] on the feature grid (nearest), in float32 or better."""
+    return to_grid_map(feature, grid_hw)[0].flatten(1)
+
+
+def sample_at(grid_map: Tensor, samples: Tensor) -> Tensor:
+    """[1, C, rows, cols] read (bilinear) at [1, K, P, 2] grid_sample points -> [C, K, P]."""
+    return F.grid_sample(grid_map, samples.to(device=grid_map.device, dtype=grid_map.dtype), mode="bilinear",
+                         padding_mode="border", align_corners=False)[0]
 
 
 def energy_of(weight: float, similarity: Tensor) -> Tensor:
@@ -52,11 +60,6 @@ def energy_of(weight: float, similarity: Tensor) -> Tensor:
 def cos_cells(a: Tensor, b: Tensor) -> Tensor:
     """Cosine between corresponding columns of [C, K] and [C, K]."""
     return F.cosine_similarity(a, b, dim=0, eps=1e-6)
-
-
-def mean_pairwise(a: Tensor, mask_a: Tensor, b: Tensor, mask_b: Tensor) -> Tensor:
-    """S over the k-th True cell of mask_a in a vs the k-th True cell of mask_b in b (raster order)."""
-    return cos_cells(a[:, mask_a.flatten()], b[:, mask_b.flatten()]).mean()
 
 
 def mean_same_position(a: Tensor, b: Tensor, mask: Tensor) -> Tensor:
@@ -78,9 +81,10 @@ def move_energy(cur: Sequence[Tensor], ref: Sequence[Tensor], geom: EditGeometry
     place = geom.place
     for f_cur, f_ref in zip(cur, ref):
         g_cur = to_grid(f_cur, geom.grid_hw)
-        g_ref = to_grid(f_ref, geom.grid_hw)
-        g_ref_s = resized_to_grid(f_ref, geom.grid_hw, place.scaled_hw) if geom.scale != 1.0 else g_ref
-        e_edit = e_edit + 0.5 * energy_of(w.w_edit, mean_pairwise(g_cur, place.dest, g_ref_s, place.source))
+        g_ref_map = to_grid_map(f_ref, geom.grid_hw)
+        g_ref = g_ref_map[0].flatten(1)
+        g_placed = place.carry(g_ref_map)[0].flatten(1)   # the reference, object scaled and moved to the pixel
+        e_edit = e_edit + 0.5 * energy_of(w.w_edit, mean_same_position(g_cur, g_placed, place.target))
         if geom.other.any():
             e_content = e_content + 0.5 * energy_of(w.w_content, mean_same_position(g_cur, g_ref, geom.other))
         if geom.vacated.any():
@@ -99,11 +103,15 @@ def drag_energy(cur: Sequence[Tensor], ref: Sequence[Tensor], geom: EditGeometry
     # cells of each handle patch that its own target patch does not cover: content should leave them
     leaving = valid & ~(geom.handle_idx[:, :, None] == geom.target_idx[:, None, :]).any(-1)
     n_pairs = geom.handle_idx.shape[0]
+    sample_valid = geom.sample_valid
     for f_cur, f_ref in zip(cur, ref):
-        g_cur = to_grid(f_cur, geom.grid_hw)
-        g_ref = to_grid(f_ref, geom.grid_hw)
-        cos_move = cos_cells(g_cur[:, geom.target_idx], g_ref[:, geom.handle_idx])        # [K, 9]
-        s_move = ((cos_move * valid).sum(1) / valid.sum(1).clamp(min=1) + 1.0) / 2.0     # [K]
+        g_cur_map = to_grid_map(f_cur, geom.grid_hw)
+        g_ref_map = to_grid_map(f_ref, geom.grid_hw)
+        g_cur, g_ref = g_cur_map[0].flatten(1), g_ref_map[0].flatten(1)
+        # patches centred on the exact points (read bilinearly), not on the cells they fall in
+        cos_move = F.cosine_similarity(sample_at(g_cur_map, geom.target_samples),
+                                       sample_at(g_ref_map, geom.handle_samples), dim=0, eps=1e-6)   # [K, 9]
+        s_move = ((cos_move * sample_valid).sum(1) / sample_valid.sum(1).clamp(min=1) + 1.0) / 2.0  # [K]
         pair_energy = energy_of(w.w_edit, s_move)
         cos_stay = cos_cells(g_cur[:, geom.handle_idx], g_ref[:, geom.handle_idx])        # [K, 9]
         has_leaving = leaving.any(1)
@@ -139,11 +147,11 @@ def paste_energy(cur: Sequence[Tensor], ref: Sequence[Tensor], rep: Sequence[Ten
     for f_cur, f_ref, f_rep in zip(cur, ref, rep):
         g_cur = to_grid(f_cur, geom.grid_hw)
         g_ref = to_grid(f_ref, geom.grid_hw)
-        g_rep = resized_to_grid(f_rep, geom.reference_grid_hw, place.scaled_hw)
+        g_rep_placed = place.carry(to_grid_map(f_rep, geom.reference_grid_hw))[0].flatten(1)
         if geom.keep_mask.any():
             s_keep = (mean_same_position(g_cur, g_ref, geom.keep_mask) + 1.0) / 2.0
             e_content = e_content + energy_of(w.w_content, s_keep)
-        s_obj = (mean_pairwise(g_cur, place.dest, g_rep, place.source) + 1.0) / 2.0
+        s_obj = (mean_same_position(g_cur, g_rep_placed, place.target) + 1.0) / 2.0
         e_edit = e_edit + energy_of(w.w_edit, s_obj)
     return e_edit, e_content
 

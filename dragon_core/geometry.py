@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from .edit_spec import (AppearanceEdit, DragEdit, Edit, FEATURE_CELL_PX, ImageSize, MoveEdit, PasteEdit,
-                        Placement, mask_to_grid, patch_pairs, placement, point_to_cell)
+                        Placement, mask_to_grid, patch_pairs, patch_samples, placement, point_to_cell)
 from .errors import DragonInputError
 
 
@@ -34,6 +34,9 @@ class EditGeometry:
     handle_idx: Optional[Tensor] = None       # [K, 9] flat grid indices of the handle patches
     target_idx: Optional[Tensor] = None       # [K, 9]
     pair_valid: Optional[Tensor] = None       # [K, 9]
+    handle_samples: Optional[Tensor] = None   # [1, K, 9, 2] the same patches centred on the exact points
+    target_samples: Optional[Tensor] = None   # (grid_sample coordinates)
+    sample_valid: Optional[Tensor] = None     # [K, 9]
     handle_latent: Optional[Tensor] = None    # [K, 2] (row, col) on the latent grid
     target_latent: Optional[Tensor] = None
     # appearance / paste
@@ -51,17 +54,19 @@ def build_geometry(edit: Edit, latent_hw: tuple[int, int]) -> EditGeometry:
         place = placement(edit.object_mask, edit.scale, edit.offset, size, size, "dx/dy")
         lplace = placement(edit.object_mask, edit.scale, edit.offset, size, size, "dx/dy", grid_hw=latent_hw)
         obj = mask_to_grid(edit.object_mask, grid)
-        other = ~(place.dest | obj)
-        vacated = obj & ~place.dest
+        other = ~(place.target | obj)
+        vacated = obj & ~place.target
         fill = mask_to_grid(edit.fill_mask, grid) if edit.fill_mask is not None else other
-        region = place.dest | obj
-        lregion = lplace.dest | mask_to_grid(edit.object_mask, latent_hw)
+        region = place.target | obj
+        # the latent region also covers the whole-cell copy of the start latent, so the lock leaves it free
+        lregion = lplace.target | lplace.dest | mask_to_grid(edit.object_mask, latent_hw)
         return EditGeometry(edit.mode, grid, latent_hw, region, lregion, place=place, latent_place=lplace,
                             object_mask=obj, other=other, vacated=vacated, fill=fill, scale=edit.scale)
     if isinstance(edit, DragEdit):
         h_cells = point_to_cell(edit.handle_points, FEATURE_CELL_PX)
         t_cells = point_to_cell(edit.target_points, FEATURE_CELL_PX)
         h_idx, t_idx, valid = patch_pairs(h_cells, t_cells, grid)
+        h_samples, t_samples, s_valid = patch_samples(edit.handle_points, edit.target_points, size)
         cell_y = size.height / latent_hw[0]
         cell_x = size.width / latent_hw[1]
         h_lat = torch.stack([(edit.handle_points[:, 1] / cell_y).floor(), (edit.handle_points[:, 0] / cell_x).floor()], 1).long()
@@ -73,7 +78,8 @@ def build_geometry(edit: Edit, latent_hw: tuple[int, int]) -> EditGeometry:
             region = torch.ones(grid, dtype=torch.bool)
             lregion = torch.ones(latent_hw, dtype=torch.bool)
         return EditGeometry("drag", grid, latent_hw, region, lregion, handle_idx=h_idx, target_idx=t_idx,
-                            pair_valid=valid, handle_latent=h_lat, target_latent=t_lat, keep_mask=~region)
+                            pair_valid=valid, handle_samples=h_samples, target_samples=t_samples,
+                            sample_valid=s_valid, handle_latent=h_lat, target_latent=t_lat, keep_mask=~region)
     if isinstance(edit, AppearanceEdit):
         base = mask_to_grid(edit.base_mask, grid)
         ref_grid = edit.reference_size.grid
@@ -88,7 +94,8 @@ def build_geometry(edit: Edit, latent_hw: tuple[int, int]) -> EditGeometry:
                          round(latent_hw[1] * edit.reference_size.width / size.width))
         lplace = placement(edit.reference_mask, edit.scale, edit.offset, edit.reference_size, size, "dx/dy",
                            grid_hw=ref_latent_hw, dst_grid_hw=latent_hw)
-        return EditGeometry("paste", grid, latent_hw, place.dest, lplace.dest, place=place, latent_place=lplace,
-                            keep_mask=~place.dest, reference_mask=mask_to_grid(edit.reference_mask, ref_grid),
-                            reference_grid_hw=ref_grid, scale=edit.scale)
+        return EditGeometry("paste", grid, latent_hw, place.target, lplace.target | lplace.dest, place=place,
+                            latent_place=lplace, keep_mask=~place.target,
+                            reference_mask=mask_to_grid(edit.reference_mask, ref_grid), reference_grid_hw=ref_grid,
+                            scale=edit.scale)
     raise DragonInputError("edit", f"unknown edit type {type(edit).__name__}")

@@ -3,8 +3,9 @@ import pytest
 import torch
 
 from dragon_core.edit_spec import (ImageSize, box_to_mask, make_appearance_edit, make_drag_edit, make_move_edit,
-                                   make_paste_edit, mask_to_grid, parse_editor_json, patch_pairs, placement,
-                                   point_to_cell, rasterize)
+                                   make_paste_edit, mask_to_grid, parse_editor_json, patch_pairs, patch_samples,
+                                   placement, point_to_cell, rasterize)
+from dragon_core.energy import sample_at
 from dragon_core.errors import DragonInputError
 from dragon_core.geometry import build_geometry
 from dragon_core.start_latent import start_latent
@@ -53,13 +54,68 @@ def test_placement_keeps_pairwise_counts_and_moves_the_centroid(scale):
     assert torch.allclose(dst_c - src_c, torch.tensor([2.0, 6.0]), atol=0.6)  # 8 px down, 24 px right
 
 
+def _ramp(grid_hw, size=SIZE):
+    """A 2-channel map whose values are the cell centres' pixel (x, y): bilinear reads are exact on it."""
+    rows, cols = grid_hw
+    ys = (torch.arange(rows) + 0.5) * size.height / rows
+    xs = (torch.arange(cols) + 0.5) * size.width / cols
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack([gx, gy])[None]
+
+
+def test_a_move_by_whole_cells_is_the_same_in_the_exact_and_the_cell_view():
+    m = box(20, 16, 24, 16) > 0.5
+    p = placement(m, 1.0, (24.0, 8.0), SIZE, SIZE, "dx/dy")
+    assert torch.equal(p.target, p.dest)
+    carried = p.carry(_ramp(SIZE.grid))[0]
+    moved_from = _ramp(SIZE.grid)[0][:, p.source]
+    torch.testing.assert_close(carried[:, p.dest], moved_from)
+
+
+@pytest.mark.parametrize("offset,scale", [((10.0, -6.0), 1.0), ((7.0, 3.0), 1.0), ((6.0, 2.0), 1.4)])
+def test_the_exact_view_places_the_object_to_the_pixel_where_whole_cells_miss(offset, scale):
+    m = box(20, 16, 24, 16) > 0.5   # centre (32, 24) px
+    p = placement(m, scale, offset, SIZE, SIZE, "dx/dy")
+    centre = torch.tensor([32.0, 24.0])
+    carried = p.carry(_ramp(SIZE.grid))[0]           # where each destination cell reads the reference from
+    dst = _ramp(SIZE.grid)[0]
+    expected = centre + (dst[:, p.target].T - centre - torch.tensor(offset)) / scale
+    torch.testing.assert_close(carried[:, p.target].T, expected, atol=1e-4, rtol=0)
+    # the object's cells: gridded from the pixel-exact placement, at least as close to it as whole-cell rounding
+    w, h = 24 * scale, 16 * scale
+    exact = box(round(32 + offset[0] - w / 2), round(24 + offset[1] - h / 2), round(w), round(h)) > 0.5
+    iou = lambda cells: float((_up(cells) & exact).sum() / (_up(cells) | exact).sum())
+    assert iou(p.target) >= iou(p.dest) and iou(p.target) > 0.6
+
+
+def _up(cells):
+    return cells.repeat_interleave(4, 0).repeat_interleave(4, 1)
+
+
+def test_drag_samples_are_centred_on_the_points_and_agree_with_cells_at_cell_centres():
+    handle = torch.tensor([[30.0, 18.0], [1.0, 1.0]])
+    target = torch.tensor([[40.0, 22.0], [10.0, 30.0]])   # (10, 4) px: not a whole number of cells in x
+    h, t, valid = patch_samples(handle, target, SIZE)
+    ramp = _ramp(SIZE.grid)
+    read_h, read_t = sample_at(ramp, h), sample_at(ramp, t)     # [2, K, 9] pixel positions read
+    torch.testing.assert_close(read_t[:, 0] - read_h[:, 0], torch.tensor([[10.0] * 9, [4.0] * 9]))
+    assert int(valid[1].sum()) == 4                              # corner handle: 2x2 of its patch inside
+    # at cell centres the samples read exactly the cells patch_pairs pairs
+    centre_h, centre_t = torch.tensor([[30.0, 18.0]]), torch.tensor([[42.0, 22.0]])
+    h, t, _ = patch_samples(centre_h, centre_t, SIZE)
+    h_idx, t_idx, _ = patch_pairs(point_to_cell(centre_h, 4), point_to_cell(centre_t, 4), SIZE.grid)
+    flat = ramp[0].flatten(1)
+    torch.testing.assert_close(sample_at(ramp, h)[:, 0], flat[:, h_idx[0]])
+    torch.testing.assert_close(sample_at(ramp, t)[:, 0], flat[:, t_idx[0]])
+
+
 def test_geometry_of_a_move_separates_old_new_and_other_places():
     edit = make_move_edit(box(8, 8, 16, 16), (40, 16), SIZE)
     g = build_geometry(edit, (8, 12))
-    assert not (g.place.dest & g.object_mask).any()
+    assert not (g.place.target & g.object_mask).any()
     assert torch.equal(g.vacated, g.object_mask)
-    assert not (g.other & (g.place.dest | g.object_mask)).any()
-    assert torch.equal(g.edit_region, g.place.dest | g.object_mask)
+    assert not (g.other & (g.place.target | g.object_mask)).any()
+    assert torch.equal(g.edit_region, g.place.target | g.object_mask)
     assert g.latent_edit_region.shape == (8, 12)
 
 
