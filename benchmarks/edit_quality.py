@@ -291,9 +291,9 @@ def contact_sheet(results: list, path: Path, zoom: int = 3) -> None:
     """One row per case (the first variant run: the full method by default): original | requested edit | result."""
     from PIL import Image, ImageDraw
 
-    rows = [r for r in results if r[1] == results[0][1]] if results else []
-    if not rows:
+    if not results:
         return
+    rows = [r for r in results if r[1] == results[0][1]]
     cell = 64 * zoom
     sheet = Image.new("RGB", (3 * cell + 16, len(rows) * (cell + 8)), (255, 255, 255))
     for k, (case, _, result, s) in enumerate(rows):

@@ -166,7 +166,7 @@ def make_move_edit(object_mask: Tensor, offset: tuple[float, float], size: Image
     fill = check_mask("fill_mask", fill_mask, size) if fill_mask is not None else None
     edit = MoveEdit(mask, (dx, dy), scale, fill, size)
     # Fails early, with the field named, when the moved object would leave the image.
-    placement(mask, scale, (dx, dy), size, size, "dx/dy")
+    check_placement(mask, scale, (dx, dy), size, size, "dx/dy")
     return edit
 
 
@@ -201,7 +201,7 @@ def make_paste_edit(reference_mask: Tensor, offset: tuple[float, float], scale: 
     dx = _finite_number("dx", offset[0])
     dy = _finite_number("dy", offset[1])
     scale = check_scale("scale", scale)
-    placement(ref, scale, (dx, dy), reference_size, size, "dx/dy")
+    check_placement(ref, scale, (dx, dy), reference_size, size, "dx/dy")
     return PasteEdit(ref, (dx, dy), scale, reference_bank, size, reference_size)
 
 
@@ -318,6 +318,34 @@ def placement(mask: Tensor, scale: float, offset_px: tuple[float, float], src_si
     destination grid. Raises when part of the placed object would leave the destination image."""
     src_grid = grid_hw or src_size.grid
     dst_grid = dst_grid_hw or (dst_size.grid if grid_hw is None else grid_hw)
+    m_s, dest, scaled_hw, shift = _whole_cell_placement(mask, scale, offset_px, src_size, dst_size, field_name,
+                                                        src_grid, dst_grid)
+
+    # The exact view: the object mask itself is placed to the pixel, then gridded like any mask.
+    py, px = torch.nonzero(mask, as_tuple=True)
+    centre = torch.stack([px.double().mean(), py.double().mean()]) + 0.5
+    offset = torch.tensor(offset_px, dtype=torch.float64)
+    dst_pixels = _cell_centres_px((dst_size.height, dst_size.width), dst_size)
+    src_of_pixels = _to_sample_grid(_source_coordinates(dst_pixels, centre, offset, scale), src_size)
+    placed = F.grid_sample(mask.float()[None, None], src_of_pixels.float(), mode="bilinear",
+                           padding_mode="zeros", align_corners=False)[0, 0] >= 0.5
+    if not placed.any():
+        placed = _whole_cells_as_pixels(dest, dst_size)
+    target = mask_to_grid(placed, dst_grid)
+    src_of_cells = _source_coordinates(_cell_centres_px(dst_grid, dst_size), centre, offset, scale)
+    return Placement(m_s, dest, scaled_hw, shift, target, _to_sample_grid(src_of_cells, src_size).float())
+
+
+def check_placement(mask: Tensor, scale: float, offset_px: tuple[float, float], src_size: ImageSize,
+                    dst_size: ImageSize, field_name: str) -> None:
+    """The error :func:`placement` would raise, without building the placement (edit validation)."""
+    _whole_cell_placement(mask, scale, offset_px, src_size, dst_size, field_name, src_size.grid, dst_size.grid)
+
+
+def _whole_cell_placement(mask: Tensor, scale: float, offset_px: tuple[float, float], src_size: ImageSize,
+                          dst_size: ImageSize, field_name: str, src_grid: tuple[int, int],
+                          dst_grid: tuple[int, int]) -> tuple[Tensor, Tensor, tuple[int, int], tuple[int, int]]:
+    """(source, dest, scaled_hw, shift) of the whole-cell view; raises when the object would leave the image."""
     cell_y = src_size.height / src_grid[0]
     cell_x = src_size.width / src_grid[1]
     m = mask_to_grid(mask, src_grid)
@@ -339,21 +367,7 @@ def placement(mask: Tensor, scale: float, offset_px: tuple[float, float], src_si
                                "use a smaller offset or scale")
     dest = torch.zeros(dst_grid, dtype=torch.bool)
     dest[dr, dc] = True
-
-    # The exact view: the object mask itself is placed to the pixel, then gridded like any mask.
-    py, px = torch.nonzero(mask, as_tuple=True)
-    centre = torch.stack([px.double().mean(), py.double().mean()]) + 0.5
-    offset = torch.tensor(offset_px, dtype=torch.float64)
-    dst_pixels = _cell_centres_px((dst_size.height, dst_size.width), dst_size)
-    src_of_pixels = _to_sample_grid(_source_coordinates(dst_pixels, centre, offset, scale), src_size)
-    placed = F.grid_sample(mask.float()[None, None], src_of_pixels.float(), mode="bilinear",
-                           padding_mode="zeros", align_corners=False)[0, 0] >= 0.5
-    if not placed.any():
-        placed = _whole_cells_as_pixels(dest, dst_size)
-    target = mask_to_grid(placed, dst_grid)
-    src_of_cells = _source_coordinates(_cell_centres_px(dst_grid, dst_size), centre, offset, scale)
-    return Placement(m_s, dest, scaled_hw, (shift_r, shift_c), target,
-                     _to_sample_grid(src_of_cells, src_size).float())
+    return m_s, dest, scaled_hw, (shift_r, shift_c)
 
 
 def _whole_cells_as_pixels(dest: Tensor, size: ImageSize) -> Tensor:
