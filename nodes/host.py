@@ -106,10 +106,16 @@ class GradCapableWeights:
 
     ComfyUI runs nodes under torch.inference_mode(), and weights created or patched there cannot be saved for
     backward. The copies are made once per edit (not per step: they are cached here) and swapped in around each
-    energy gradient; everywhere else the modules hold their own tensors, because plain passes run markedly
-    slower on copies (SD-1.5 on the CPU: a CFG pass 3.3-3.8 s on the inference tensors, 5.0-5.7 s on copies)
-    and because the MODEL is shared: after the edit it is exactly as it was. ``release`` drops the copies.
+    energy gradient; everywhere else the modules hold their own tensors, and because the MODEL is shared, after
+    the edit it is exactly as it was. ``release`` drops the copies.
+
+    The copies are views into one flat buffer per (device, dtype), not one allocation per tensor. Measured on
+    the CPU (SD-1.5, glibc malloc): with ~700 separately allocated copies held, every later UNet pass had its
+    activations freshly mapped by the allocator (~650k page faults, +15-30 % time per CFG pass, also in the steps
+    without guidance); with one buffer the passes run as fast as without copies.
     """
+
+    _ALIGN_BYTES = 64  # each view starts on a cache line, as the allocator aligns separate tensors
 
     def __init__(self):
         self._copies: dict[tuple[int, str, str], tuple[torch.Tensor, torch.Tensor]] = {}
@@ -120,29 +126,42 @@ class GradCapableWeights:
         swapped = []
         try:
             with torch.inference_mode(False):
-                for root in modules:
-                    for module in root.modules():
-                        for kind, table in (("parameter", module._parameters), ("buffer", module._buffers)):
-                            for name, tensor in list(table.items()):
-                                if tensor is None or not tensor.is_inference():
-                                    continue
-                                table[name] = self._copy_of(module, kind, name, tensor)
-                                swapped.append((table, name, tensor))
+                wanted = {(id(module), kind, name): (module, kind, table, name, tensor)  # a module reached twice: once
+                          for root in modules for module in root.modules()
+                          for kind, table in (("parameter", module._parameters), ("buffer", module._buffers))
+                          for name, tensor in list(table.items())
+                          if tensor is not None and tensor.is_inference()}.values()
+                self._copy_missing(wanted)
+                for module, kind, table, name, tensor in wanted:
+                    table[name] = self._copies[(id(module), kind, name)][1]
+                    swapped.append((table, name, tensor))
             yield
         finally:
             for table, name, original in swapped:
                 table[name] = original
 
-    def _copy_of(self, module, kind: str, name: str, tensor: torch.Tensor) -> torch.Tensor:
-        key = (id(module), kind, name)
-        cached = self._copies.get(key)
-        if cached is None or cached[0] is not tensor:
-            copy = tensor.clone()
-            if kind == "parameter":
-                copy = torch.nn.Parameter(copy, requires_grad=False)
-            cached = self._copies[key] = (tensor, copy)
-            self.copied_bytes += tensor.numel() * tensor.element_size()
-        return cached[1]
+    def _copy_missing(self, wanted) -> None:
+        """Copy the tensors not cached yet (or replaced since, e.g. re-patched weights) into flat buffers."""
+        groups: dict[tuple, list] = {}
+        for module, kind, _, name, tensor in wanted:
+            key = (id(module), kind, name)
+            cached = self._copies.get(key)
+            if cached is None or cached[0] is not tensor:
+                groups.setdefault((tensor.device, tensor.dtype), []).append((key, kind, tensor))
+        for (device, dtype), entries in groups.items():
+            align = max(1, self._ALIGN_BYTES // torch.empty((), dtype=dtype).element_size())
+            offsets, total = [], 0
+            for _, _, tensor in entries:
+                offsets.append(total)
+                total += -(-tensor.numel() // align) * align
+            flat = torch.empty(total, device=device, dtype=dtype)
+            for offset, (key, kind, tensor) in zip(offsets, entries):
+                copy = flat[offset:offset + tensor.numel()].view(tensor.shape)
+                copy.copy_(tensor)
+                if kind == "parameter":
+                    copy = torch.nn.Parameter(copy, requires_grad=False)
+                self._copies[key] = (tensor, copy)
+                self.copied_bytes += tensor.numel() * tensor.element_size()
 
     def release(self) -> None:
         self._copies.clear()
