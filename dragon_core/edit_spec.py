@@ -285,6 +285,7 @@ class Placement:
     shift: tuple[int, int]  # (rows, cols) added to scaled-frame coordinates
     target: Tensor          # bool destination grid: the exactly placed object
     sample_grid: Tensor     # [1, rows, cols, 2] (x, y) in [-1, 1] of the source image, for F.grid_sample
+    residual: tuple[float, float] = (0.0, 0.0)  # (rows, cols) of a cell that ``shift`` rounded away
 
     def carry(self, feature: Tensor) -> Tensor:
         """[1, C, h, w] on the source image -> [1, C, rows, cols] on the destination grid (bilinear)."""
@@ -318,8 +319,8 @@ def placement(mask: Tensor, scale: float, offset_px: tuple[float, float], src_si
     destination grid. Raises when part of the placed object would leave the destination image."""
     src_grid = grid_hw or src_size.grid
     dst_grid = dst_grid_hw or (dst_size.grid if grid_hw is None else grid_hw)
-    m_s, dest, scaled_hw, shift = _whole_cell_placement(mask, scale, offset_px, src_size, dst_size, field_name,
-                                                        src_grid, dst_grid)
+    m_s, dest, scaled_hw, shift, residual = _whole_cell_placement(mask, scale, offset_px, src_size, dst_size,
+                                                                  field_name, src_grid, dst_grid)
 
     # The exact view: the object mask itself is placed to the pixel, then gridded like any mask.
     py, px = torch.nonzero(mask, as_tuple=True)
@@ -333,7 +334,7 @@ def placement(mask: Tensor, scale: float, offset_px: tuple[float, float], src_si
         placed = _whole_cells_as_pixels(dest, dst_size)
     target = mask_to_grid(placed, dst_grid)
     src_of_cells = _source_coordinates(_cell_centres_px(dst_grid, dst_size), centre, offset, scale)
-    return Placement(m_s, dest, scaled_hw, shift, target, _to_sample_grid(src_of_cells, src_size).float())
+    return Placement(m_s, dest, scaled_hw, shift, target, _to_sample_grid(src_of_cells, src_size).float(), residual)
 
 
 def check_placement(mask: Tensor, scale: float, offset_px: tuple[float, float], src_size: ImageSize,
@@ -344,8 +345,10 @@ def check_placement(mask: Tensor, scale: float, offset_px: tuple[float, float], 
 
 def _whole_cell_placement(mask: Tensor, scale: float, offset_px: tuple[float, float], src_size: ImageSize,
                           dst_size: ImageSize, field_name: str, src_grid: tuple[int, int],
-                          dst_grid: tuple[int, int]) -> tuple[Tensor, Tensor, tuple[int, int], tuple[int, int]]:
-    """(source, dest, scaled_hw, shift) of the whole-cell view; raises when the object would leave the image."""
+                          dst_grid: tuple[int, int]
+                          ) -> tuple[Tensor, Tensor, tuple[int, int], tuple[int, int], tuple[float, float]]:
+    """(source, dest, scaled_hw, shift, residual) of the whole-cell view; raises when the object would leave
+    the image. ``residual`` is the exact shift minus the whole-cell one, in cells (each in [-0.5, 0.5])."""
     cell_y = src_size.height / src_grid[0]
     cell_x = src_size.width / src_grid[1]
     m = mask_to_grid(mask, src_grid)
@@ -358,8 +361,9 @@ def _whole_cell_placement(mask: Tensor, scale: float, offset_px: tuple[float, fl
     cy, cx = ys.float().mean(), xs.float().mean()
     sys_, sxs = torch.nonzero(m_s, as_tuple=True)
     scy, scx = sys_.float().mean(), sxs.float().mean()
-    shift_r = int(torch.round(cy + offset_px[1] / cell_y - scy))
-    shift_c = int(torch.round(cx + offset_px[0] / cell_x - scx))
+    exact_r = float(cy + offset_px[1] / cell_y - scy)
+    exact_c = float(cx + offset_px[0] / cell_x - scx)
+    shift_r, shift_c = round(exact_r), round(exact_c)
     dr, dc = sys_ + shift_r, sxs + shift_c
     if (dr < 0).any() or (dr >= dst_grid[0]).any() or (dc < 0).any() or (dc >= dst_grid[1]).any():
         raise DragonInputError(field_name, f"offset ({offset_px[0]:g}, {offset_px[1]:g}) px with scale {scale:g} "
@@ -367,7 +371,7 @@ def _whole_cell_placement(mask: Tensor, scale: float, offset_px: tuple[float, fl
                                "use a smaller offset or scale")
     dest = torch.zeros(dst_grid, dtype=torch.bool)
     dest[dr, dc] = True
-    return m_s, dest, scaled_hw, (shift_r, shift_c)
+    return m_s, dest, scaled_hw, (shift_r, shift_c), (exact_r - shift_r, exact_c - shift_c)
 
 
 def _whole_cells_as_pixels(dest: Tensor, size: ImageSize) -> Tensor:

@@ -39,6 +39,7 @@ class EditGeometry:
     sample_valid: Optional[Tensor] = None     # [K, 9]
     handle_latent: Optional[Tensor] = None    # [K, 2] (row, col) on the latent grid
     target_latent: Optional[Tensor] = None
+    latent_residual: Optional[Tensor] = None  # [K, 2] exact (target - handle) minus the whole-cell one, in cells
     # appearance / paste
     keep_mask: Optional[Tensor] = None        # grid: same-position content term (not edited)
     base_mask: Optional[Tensor] = None        # appearance: the base object (grid)
@@ -71,6 +72,9 @@ def build_geometry(edit: Edit, latent_hw: tuple[int, int]) -> EditGeometry:
         cell_x = size.width / latent_hw[1]
         h_lat = torch.stack([(edit.handle_points[:, 1] / cell_y).floor(), (edit.handle_points[:, 0] / cell_x).floor()], 1).long()
         t_lat = torch.stack([(edit.target_points[:, 1] / cell_y).floor(), (edit.target_points[:, 0] / cell_x).floor()], 1).long()
+        exact = torch.stack([(edit.target_points[:, 1] - edit.handle_points[:, 1]) / cell_y,
+                             (edit.target_points[:, 0] - edit.handle_points[:, 0]) / cell_x], 1)
+        residual = (exact - (t_lat - h_lat)).float()
         if edit.region_mask is not None:
             region = mask_to_grid(edit.region_mask, grid)
             lregion = mask_to_grid(edit.region_mask, latent_hw)
@@ -79,7 +83,8 @@ def build_geometry(edit: Edit, latent_hw: tuple[int, int]) -> EditGeometry:
             lregion = torch.ones(latent_hw, dtype=torch.bool)
         return EditGeometry("drag", grid, latent_hw, region, lregion, handle_idx=h_idx, target_idx=t_idx,
                             pair_valid=valid, handle_samples=h_samples, target_samples=t_samples,
-                            sample_valid=s_valid, handle_latent=h_lat, target_latent=t_lat, keep_mask=~region)
+                            sample_valid=s_valid, handle_latent=h_lat, target_latent=t_lat,
+                            latent_residual=residual, keep_mask=~region)
     if isinstance(edit, AppearanceEdit):
         base = mask_to_grid(edit.base_mask, grid)
         ref_grid = edit.reference_size.grid

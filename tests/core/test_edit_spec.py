@@ -8,7 +8,7 @@ from dragon_core.edit_spec import (ImageSize, box_to_mask, make_appearance_edit,
 from dragon_core.energy import sample_at
 from dragon_core.errors import DragonInputError
 from dragon_core.geometry import build_geometry
-from dragon_core.start_latent import start_latent
+from dragon_core.start_latent import start_latent, subcell_shift
 
 SIZE = ImageSize(96, 64)  # non-square: grid 16 rows x 24 cols, latent (f=8) 8 x 12
 
@@ -135,6 +135,43 @@ def test_drag_start_latent_copies_the_handle_patch():
     x_T = torch.randn(1, 4, 8, 12)
     x = start_latent(x_T, g)
     torch.testing.assert_close(x[..., 3:6, 6:9], x_T[..., 1:4, 1:4])
+
+
+def test_subcell_shift_is_an_exact_shift_that_keeps_noise_statistics():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(1, 4, 32, 32, generator=gen)
+    torch.testing.assert_close(subcell_shift(x, (2.0, -3.0)), torch.roll(x, (2, -3), (-2, -1)), atol=1e-5, rtol=0)
+    odd = torch.randn(1, 4, 31, 33, generator=gen)  # odd sides have no Nyquist row/column: shifts invert exactly
+    torch.testing.assert_close(subcell_shift(subcell_shift(odd, (0.4, -0.3)), (-0.4, 0.3)), odd, atol=1e-5, rtol=0)
+    half = subcell_shift(x, (0.5, 0.5))
+    assert abs(float(half.std()) / float(x.std()) - 1) < 0.05          # a phase shift keeps the power
+    averaged = (x + torch.roll(x, 1, -1) + torch.roll(x, 1, -2) + torch.roll(x, (1, 1), (-2, -1))) / 4
+    assert float(averaged.std()) / float(x.std()) < 0.6                  # what bilinear resampling would do
+    # a smooth ramp moved by a fraction of a cell reads like the same ramp, shifted (away from the wrap)
+    ramp = torch.sin(torch.arange(32.0) * 2 * torch.pi / 32).expand(1, 1, 32, 32)
+    expected = torch.sin((torch.arange(32.0) - 0.25) * 2 * torch.pi / 32).expand(1, 1, 32, 32)
+    torch.testing.assert_close(subcell_shift(ramp, (0.0, 0.25)), expected, atol=1e-5, rtol=0)
+
+
+def test_start_latent_moves_the_copied_noise_by_the_rounded_away_fraction():
+    # a 12 px move is 1.5 latent cells: the whole-cell copy rounds it to 2 cells, residual -0.5
+    edit = make_move_edit(box(8, 8, 16, 16), (12, 0), SIZE)
+    g = build_geometry(edit, (8, 12))
+    place = g.latent_place
+    assert place.shift == (0, 2) and place.residual == pytest.approx((0.0, -0.5))
+    x_T = torch.randn(1, 4, 8, 12)
+    whole = start_latent(x_T, g, subcell=False)
+    torch.testing.assert_close(whole[..., 1:3, 3:5], x_T[..., 1:3, 1:3])
+    x = start_latent(x_T, g)
+    torch.testing.assert_close(x[..., 1:3, 3:5], subcell_shift(x_T, (0.0, -0.5))[..., 1:3, 1:3])
+    outside = ~place.dest
+    torch.testing.assert_close(x[..., outside], x_T[..., outside])
+
+    drag = make_drag_edit(torch.tensor([[20.0, 20.0]]), torch.tensor([[66.0, 36.0]]), SIZE)
+    gd = build_geometry(drag, (8, 12))
+    assert gd.latent_residual[0].tolist() == pytest.approx([0.0, 46 / 8 - 6])  # cells 2 -> 8 (6), exact 5.75
+    xd = start_latent(x_T, gd)
+    torch.testing.assert_close(xd[..., 3:6, 7:10], subcell_shift(x_T, (0.0, -0.25))[..., 1:4, 1:4])
 
 
 def test_editor_json_round_trip_and_rasterisation():
