@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import time
 
@@ -36,7 +37,12 @@ def main() -> None:
                     help="memory-bank policy: default (int8 attention, features recomputed), fast (float16 attention "
                          "and features recorded), lean (nothing recorded but latents)")
     ap.add_argument("--json", help="also write the figures to this file")
+    ap.add_argument("--allocator", choices=["default", "steady"], default="default",
+                    help="steady: rerun this script with glibc malloc told to keep freed memory (GLIBC_TUNABLES), so "
+                         "CPU timings measure compute rather than page faults (see benchmarks/README.md)")
     args = ap.parse_args()
+    if args.allocator == "steady" and os.environ.get("GLIBC_TUNABLES") != STEADY_MALLOC:
+        os.execve(sys.executable, [sys.executable, *sys.argv], dict(os.environ, GLIBC_TUNABLES=STEADY_MALLOC))
 
     pack = inprocess_host.host(cpu=args.device == "cpu")
     import comfy.model_management as mm
@@ -81,17 +87,25 @@ def main() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize()
 
-    def timed(fn):
+    faults = {}
+
+    def timed(fn, label=None):
         calls.update(forward=0, rows=0)
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats()
         sync()
+        before = resource.getrusage(resource.RUSAGE_SELF)
         start = time.perf_counter()
         with torch.inference_mode():
             out = fn()
         sync()
+        seconds = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        if label:  # page faults and kernel time: where the allocator, not the arithmetic, takes the time
+            faults[label] = {"minor_page_faults": after.ru_minflt - before.ru_minflt,
+                             "system_s": round(after.ru_stime - before.ru_stime, 1)}
         peak = torch.cuda.max_memory_allocated() if device.type == "cuda" else None
-        return out, time.perf_counter() - start, dict(calls), peak
+        return out, seconds, dict(calls), peak
 
     # (a) plain: DDIM inversion (cond only, nothing recorded) + CFG sampling from its x_T
     def plain(steps=args.steps):
@@ -137,17 +151,17 @@ def main() -> None:
     timed(lambda: plain(1))  # warm-up (first model load, first kernels): untimed, else it lands on the baseline
     # The baseline runs before and after the edit it is compared with, and the ratio uses their mean: the phases
     # take minutes each, and a machine that drifts in speed would otherwise bias the ratio one way.
-    _, plain_before_s, plain_calls, plain_peak = timed(plain)
-    bank, inversion_s, inversion_calls, inversion_peak = timed(invert)
-    guider_b, edit_b_s, edit_b_calls, edit_b_peak = timed(edit("DragonDiffusion", bank))
-    _, plain_after_s, _, _ = timed(plain)
-    guider_c, edit_c_s, edit_c_calls, edit_c_peak = timed(edit("DiffEditor", bank))
+    _, plain_before_s, plain_calls, plain_peak = timed(plain, "a_before")
+    bank, inversion_s, inversion_calls, inversion_peak = timed(invert, "inversion")
+    guider_b, edit_b_s, edit_b_calls, edit_b_peak = timed(edit("DragonDiffusion", bank), "b")
+    _, plain_after_s, _, _ = timed(plain, "a_after")
+    guider_c, edit_c_s, edit_c_calls, edit_c_peak = timed(edit("DiffEditor", bank), "c")
     plain_s = (plain_before_s + plain_after_s) / 2
 
     per_step = bank.nbytes() / bank.steps
     mib = lambda v: None if v is None else round(v / 2 ** 20, 1)
     figures = {
-        "device": str(device), "dtype": args.dtype, "size": args.size, "steps": args.steps, "mode": args.mode,
+        "device": str(device), "dtype": args.dtype, "allocator": args.allocator, "size": args.size, "steps": args.steps, "mode": args.mode,
         "bank_policy": args.bank, "model_build_s": round(build_s, 1),
         "a_plain_inversion_plus_sampling_s": round(plain_s, 2),
         "a_before_and_after_b_s": [round(plain_before_s, 2), round(plain_after_s, 2)],
@@ -167,12 +181,19 @@ def main() -> None:
         "peak_gpu_MiB": {"a": mib(plain_peak), "inversion": mib(inversion_peak), "b": mib(edit_b_peak),
                          "c": mib(edit_c_peak)},
         "max_rss_MiB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "page_faults_and_system_time": faults,
     }
     print(json.dumps(figures, indent=2))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(figures, f, indent=2)
 
+
+# glibc: never return freed memory to the kernel, never serve an allocation by a fresh mmap. Left dynamic,
+# malloc's choice to trim or mmap depends on the heap's history, and the same phase ran 140 s in one run and
+# 217 s in the next with hundreds of thousands of page faults per UNet pass (PyTorch's CPU tuning guide suggests
+# jemalloc/tcmalloc for the same reason). Applies to the whole process: baseline and edit alike.
+STEADY_MALLOC = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736"
 
 BANK_PRESETS = {
     "default": None,
