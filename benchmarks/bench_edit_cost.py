@@ -161,7 +161,8 @@ def main() -> None:
     per_step = bank.nbytes() / bank.steps
     mib = lambda v: None if v is None else round(v / 2 ** 20, 1)
     figures = {
-        "device": str(device), "dtype": args.dtype, "allocator": args.allocator, "size": args.size, "steps": args.steps, "mode": args.mode,
+        "device": str(device), "dtype": args.dtype, "allocator": args.allocator, "size": args.size,
+        "steps": args.steps, "mode": args.mode,
         "bank_policy": args.bank, "model_build_s": round(build_s, 1),
         "a_plain_inversion_plus_sampling_s": round(plain_s, 2),
         "a_before_and_after_b_s": [round(plain_before_s, 2), round(plain_after_s, 2)],

@@ -70,11 +70,11 @@ def build_geometry(edit: Edit, latent_hw: tuple[int, int]) -> EditGeometry:
         h_samples, t_samples, s_valid = patch_samples(edit.handle_points, edit.target_points, size)
         cell_y = size.height / latent_hw[0]
         cell_x = size.width / latent_hw[1]
-        h_lat = torch.stack([(edit.handle_points[:, 1] / cell_y).floor(), (edit.handle_points[:, 0] / cell_x).floor()], 1).long()
-        t_lat = torch.stack([(edit.target_points[:, 1] / cell_y).floor(), (edit.target_points[:, 0] / cell_x).floor()], 1).long()
-        exact = torch.stack([(edit.target_points[:, 1] - edit.handle_points[:, 1]) / cell_y,
-                             (edit.target_points[:, 0] - edit.handle_points[:, 0]) / cell_x], 1)
-        residual = (exact - (t_lat - h_lat)).float()
+        cell = torch.tensor([cell_y, cell_x], dtype=edit.handle_points.dtype)
+        h_pos = edit.handle_points.flip(1) / cell  # (row, col) in latent cells, not rounded
+        t_pos = edit.target_points.flip(1) / cell
+        h_lat, t_lat = h_pos.floor().long(), t_pos.floor().long()
+        residual = (t_pos - h_pos) - (t_lat - h_lat)
         if edit.region_mask is not None:
             region = mask_to_grid(edit.region_mask, grid)
             lregion = mask_to_grid(edit.region_mask, latent_hw)
