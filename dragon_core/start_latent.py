@@ -52,13 +52,22 @@ def start_latent(x_T: Tensor, geom: EditGeometry, reference_x_T: Optional[Tensor
             src = subcell_shift(src, place.residual)
         x[..., place.dest] = src[..., place.source]
     elif geom.mode == "drag":
-        rows, cols = x.shape[-2:]
-        d = torch.arange(-1, 2)
-        dy, dx = torch.meshgrid(d, d, indexing="ij")
-        pairs = zip(geom.handle_latent.tolist(), geom.target_latent.tolist(), geom.latent_residual.tolist())
-        for (hr, hc), (tr, tc), residual in pairs:
-            ok = ((hr + dy >= 0) & (hr + dy < rows) & (hc + dx >= 0) & (hc + dx < cols) &
-                  (tr + dy >= 0) & (tr + dy < rows) & (tc + dx >= 0) & (tc + dx < cols))
+        for (src_r, src_c), (dst_r, dst_c), residual in drag_patch_cells(geom):
             src = subcell_shift(x_T, residual) if subcell else x_T
-            x[..., (tr + dy)[ok], (tc + dx)[ok]] = src[..., (hr + dy)[ok], (hc + dx)[ok]]
+            x[..., dst_r, dst_c] = src[..., src_r, src_c]
     return x
+
+
+def drag_patch_cells(geom: EditGeometry) -> list[tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor], list[float]]]:
+    """Per handle/target pair: the 3x3 latent cells around the handle, those around the target (both inside
+    the latent), as (rows, cols) index tensors, and the pair's sub-cell residual."""
+    rows, cols = geom.latent_hw
+    d = torch.arange(-1, 2)
+    dy, dx = torch.meshgrid(d, d, indexing="ij")
+    cells = []
+    pairs = zip(geom.handle_latent.tolist(), geom.target_latent.tolist(), geom.latent_residual.tolist())
+    for (hr, hc), (tr, tc), residual in pairs:
+        ok = ((hr + dy >= 0) & (hr + dy < rows) & (hc + dx >= 0) & (hc + dx < cols) &
+              (tr + dy >= 0) & (tr + dy < rows) & (tc + dx >= 0) & (tc + dx < cols))
+        cells.append((((hr + dy)[ok], (hc + dx)[ok]), ((tr + dy)[ok], (tc + dx)[ok]), residual))
+    return cells
