@@ -2,8 +2,9 @@
 
 Modules, one idea each: schedule (DDIM in sigma space), inversion, memory_bank, edit_spec (typed edits and
 validation), geometry (edits on the feature/latent grids), energy, attention (cross-branch policies),
-guidance (defaults, schedules, energy gradient), start_latent (copy-paste init), sampling (the guided loop),
-features (the protocol a host implements).
+guidance (defaults, schedules, energy gradient), start_latent (copy-paste init), background and object_lock
+(beyond the paper: regions that follow the inversion), sampling (the guided loop), features (the protocol a host
+implements).
 """
 from .errors import DragonInputError
 

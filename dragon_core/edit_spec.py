@@ -211,12 +211,16 @@ def make_paste_edit(reference_mask: Tensor, offset: tuple[float, float], scale: 
 def mask_to_grid(mask: Tensor, grid_hw: tuple[int, int]) -> Tensor:
     """Downsample a bool [H, W] mask to ``grid_hw``: a cell is in when at least half of it is, and a non-empty
     mask never vanishes (cells touched by it are kept when no cell is half covered)."""
-    m = mask.float()[None, None]
-    area = F.adaptive_avg_pool2d(m, grid_hw)[0, 0]
+    area = mask_coverage(mask, grid_hw)
     out = area >= 0.5
     if mask.any() and not out.any():
         out = area > 0
     return out
+
+
+def mask_coverage(mask: Tensor, grid_hw: tuple[int, int]) -> Tensor:
+    """Float ``grid_hw``: the fraction of each cell that the bool [H, W] mask covers."""
+    return F.adaptive_avg_pool2d(mask.float()[None, None], grid_hw)[0, 0]
 
 
 def point_to_cell(points: Tensor, cell_px: float) -> Tensor:
@@ -286,6 +290,7 @@ class Placement:
     target: Tensor          # bool destination grid: the exactly placed object
     sample_grid: Tensor     # [1, rows, cols, 2] (x, y) in [-1, 1] of the source image, for F.grid_sample
     residual: tuple[float, float] = (0.0, 0.0)  # (rows, cols) of a cell that ``shift`` rounded away
+    target_cover: Optional[Tensor] = None        # float destination grid: the part of each cell the object covers
 
     def carry(self, feature: Tensor) -> Tensor:
         """[1, C, h, w] on the source image -> [1, C, rows, cols] on the destination grid (bilinear)."""
@@ -334,7 +339,8 @@ def placement(mask: Tensor, scale: float, offset_px: tuple[float, float], src_si
         placed = _whole_cells_as_pixels(dest, dst_size)
     target = mask_to_grid(placed, dst_grid)
     src_of_cells = _source_coordinates(_cell_centres_px(dst_grid, dst_size), centre, offset, scale)
-    return Placement(m_s, dest, scaled_hw, shift, target, _to_sample_grid(src_of_cells, src_size).float(), residual)
+    return Placement(m_s, dest, scaled_hw, shift, target, _to_sample_grid(src_of_cells, src_size).float(), residual,
+                     mask_coverage(placed, dst_grid))
 
 
 def check_placement(mask: Tensor, scale: float, offset_px: tuple[float, float], src_size: ImageSize,

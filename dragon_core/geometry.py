@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from .edit_spec import (AppearanceEdit, DragEdit, Edit, FEATURE_CELL_PX, ImageSize, MoveEdit, PasteEdit,
-                        Placement, mask_to_grid, patch_pairs, patch_samples, placement, point_to_cell)
+                        Placement, mask_coverage, mask_to_grid, patch_pairs, patch_samples, placement, point_to_cell)
 from .errors import DragonInputError
 
 
@@ -45,6 +45,9 @@ class EditGeometry:
     base_mask: Optional[Tensor] = None        # appearance: the base object (grid)
     reference_mask: Optional[Tensor] = None   # appearance / paste: the reference object (reference grid)
     reference_grid_hw: Optional[tuple[int, int]] = None
+    latent_cover: Optional[Tensor] = None            # fraction of each latent cell the (base) object covers where it
+                                                     # was (move, resize, appearance)
+    reference_latent_cover: Optional[Tensor] = None  # appearance: the same for the reference object
     scale: float = 1.0
 
 
@@ -62,7 +65,8 @@ def build_geometry(edit: Edit, latent_hw: tuple[int, int]) -> EditGeometry:
         # the latent region also covers the whole-cell copy of the start latent, so the lock leaves it free
         lregion = lplace.target | lplace.dest | mask_to_grid(edit.object_mask, latent_hw)
         return EditGeometry(edit.mode, grid, latent_hw, region, lregion, place=place, latent_place=lplace,
-                            object_mask=obj, other=other, vacated=vacated, fill=fill, scale=edit.scale)
+                            object_mask=obj, other=other, vacated=vacated, fill=fill, scale=edit.scale,
+                            latent_cover=mask_coverage(edit.object_mask, latent_hw))
     if isinstance(edit, DragEdit):
         h_cells = point_to_cell(edit.handle_points, FEATURE_CELL_PX)
         t_cells = point_to_cell(edit.target_points, FEATURE_CELL_PX)
@@ -89,14 +93,16 @@ def build_geometry(edit: Edit, latent_hw: tuple[int, int]) -> EditGeometry:
         base = mask_to_grid(edit.base_mask, grid)
         ref_grid = edit.reference_size.grid
         ref = mask_to_grid(edit.reference_mask, ref_grid)
+        ref_latent_hw = _reference_latent_hw(latent_hw, edit.reference_size, size)
         return EditGeometry("appearance", grid, latent_hw, base, mask_to_grid(edit.base_mask, latent_hw),
-                            keep_mask=~base, base_mask=base, reference_mask=ref, reference_grid_hw=ref_grid)
+                            keep_mask=~base, base_mask=base, reference_mask=ref, reference_grid_hw=ref_grid,
+                            latent_cover=mask_coverage(edit.base_mask, latent_hw),
+                            reference_latent_cover=mask_coverage(edit.reference_mask, ref_latent_hw))
     if isinstance(edit, PasteEdit):
         ref_grid = edit.reference_size.grid
         place = placement(edit.reference_mask, edit.scale, edit.offset, edit.reference_size, size, "dx/dy",
                           grid_hw=ref_grid, dst_grid_hw=grid)
-        ref_latent_hw = (round(latent_hw[0] * edit.reference_size.height / size.height),
-                         round(latent_hw[1] * edit.reference_size.width / size.width))
+        ref_latent_hw = _reference_latent_hw(latent_hw, edit.reference_size, size)
         lplace = placement(edit.reference_mask, edit.scale, edit.offset, edit.reference_size, size, "dx/dy",
                            grid_hw=ref_latent_hw, dst_grid_hw=latent_hw)
         return EditGeometry("paste", grid, latent_hw, place.target, lplace.target | lplace.dest, place=place,
@@ -104,3 +110,8 @@ def build_geometry(edit: Edit, latent_hw: tuple[int, int]) -> EditGeometry:
                             reference_mask=mask_to_grid(edit.reference_mask, ref_grid), reference_grid_hw=ref_grid,
                             scale=edit.scale)
     raise DragonInputError("edit", f"unknown edit type {type(edit).__name__}")
+
+
+def _reference_latent_hw(latent_hw: tuple[int, int], reference_size: ImageSize, size: ImageSize) -> tuple[int, int]:
+    return (round(latent_hw[0] * reference_size.height / size.height),
+            round(latent_hw[1] * reference_size.width / size.width))

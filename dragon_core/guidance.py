@@ -48,6 +48,7 @@ class GuidanceConfig:
     time_travel_repeats: int = 3
     background_steps: frozenset[int] = frozenset()  # background lock (dragon_core.background), beyond the paper
     background_grow: int = 1                         # latent cells of free margin around the edit region
+    object_steps: frozenset[int] = frozenset()      # object lock (dragon_core.object_lock), beyond the paper
 
     def with_overrides(self, **kw) -> "GuidanceConfig":
         return replace(self, **{k: v for k, v in kw.items() if v is not None})
@@ -79,10 +80,15 @@ def attention_step_schedule(steps: int, mode: InjectionMode) -> frozenset[int]:
 DEFAULT_KEEP_BACKGROUND = 1.0
 
 
-def background_step_schedule(steps: int, fraction: float) -> frozenset[int]:
-    """The first ``fraction`` of the steps."""
+# The same for the object lock (dragon_core.object_lock), measured likewise (benchmarks/README.md): the moved
+# object arrives whole where asked, and appearance edits keep the reference's colour only when it holds to the end.
+DEFAULT_KEEP_OBJECT = 1.0
+
+
+def lock_step_schedule(steps: int, fraction: float, field_name: str = "keep_background") -> frozenset[int]:
+    """The first ``fraction`` of the steps (the background and object locks)."""
     if not 0.0 <= fraction <= 1.0:
-        raise DragonInputError("keep_background", f"must be in [0, 1], got {fraction}")
+        raise DragonInputError(field_name, f"must be in [0, 1], got {fraction}")
     return frozenset(range(int(round(fraction * steps))))
 
 
@@ -93,7 +99,8 @@ def default_guidance(mode: str, steps: int, schedule: str = "DragonDiffusion") -
     cfg = GuidanceConfig(energy_scale=d["energy_scale"], weights=d["weights"], step_size=d["step_size"],
                          guided_steps=guided_step_schedule(steps, schedule), attention_mode=d["attention"],
                          attention_steps=attention_step_schedule(steps, d["attention"]),
-                         background_steps=background_step_schedule(steps, DEFAULT_KEEP_BACKGROUND))
+                         background_steps=lock_step_schedule(steps, DEFAULT_KEEP_BACKGROUND),
+                         object_steps=lock_step_schedule(steps, DEFAULT_KEEP_OBJECT, "keep_object"))
     if schedule == "DiffEditor":
         cfg = replace(cfg,
                       sde_steps=frozenset(range(_at_fraction(steps, 10) + 1, _at_fraction(steps, 20))),

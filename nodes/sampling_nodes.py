@@ -13,8 +13,8 @@ import latent_preview
 
 from ..dragon_core.energy import EnergyWeights
 from ..dragon_core.errors import DragonInputError
-from ..dragon_core.guidance import (DEFAULT_KEEP_BACKGROUND, SCHEDULES, GuidanceConfig, background_step_schedule,
-                                    default_guidance)
+from ..dragon_core.guidance import (DEFAULT_KEEP_BACKGROUND, DEFAULT_KEEP_OBJECT, SCHEDULES, GuidanceConfig,
+                                    default_guidance, lock_step_schedule)
 from ..dragon_core.memory_bank import MemoryBank
 from ..dragon_core.start_latent import start_latent
 from ..dragon_core.geometry import build_geometry
@@ -71,6 +71,14 @@ class DragonGuidanceOptions:
                                            "latent outside the edit region follows the inversion, so the background "
                                            "stays as it was. 0 = the paper (background kept only by the content "
                                            "energy and the attention)."}),
+            "keep_object": ("FLOAT", {"default": DEFAULT_KEEP_OBJECT, "min": 0.0, "max": 1.0, "step": 0.05,
+                            "tooltip": "Beyond the paper: for this fraction of the steps (from the first), the "
+                                       "moved, resized, pasted or dragged content follows its own inversion, "
+                                       "carried to the target, so it arrives whole and where asked, and a moved "
+                                       "object's old place starts from the background around it; appearance: "
+                                       "the object takes the reference object's mean colour. The free edit "
+                                       "region around it blends it in; lower this to let the last steps redraw "
+                                       "the object too. 0 = the paper."}),
         }}
 
     def build(self, **options):
@@ -114,8 +122,9 @@ def resolve_guidance(mode: str, steps: int, options: dict | None) -> GuidanceCon
         cfg = replace(cfg, time_travel_steps=frozenset())
     # options saved before this setting existed have no key: the default applies
     keep = options.get("keep_background", DEFAULT_KEEP_BACKGROUND)
-    cfg = replace(cfg, background_steps=background_step_schedule(steps, keep))
-    return cfg
+    keep_object = options.get("keep_object", DEFAULT_KEEP_OBJECT)
+    return replace(cfg, background_steps=lock_step_schedule(steps, keep),
+                   object_steps=lock_step_schedule(steps, keep_object, "keep_object"))
 
 
 def _non_negative(name: str, value: float) -> float:

@@ -118,7 +118,8 @@ def test_guidance_and_attention_change_the_result_and_zero_guidance_is_plain_cfg
     with torch.inference_mode():
         full = sampler.sample(inputs.model, inputs.positive, inputs.negative, bank, edit, 0, 4.0, guidance())[0]
         bare = sampler.sample(inputs.model, inputs.positive, inputs.negative, bank, edit, 0, 4.0,
-                              guidance(energy_scale=0.0, cross_branch_attention=False, keep_background=0.0))[0]
+                              guidance(energy_scale=0.0, cross_branch_attention=False, keep_background=0.0,
+                                       keep_object=0.0))[0]
         guider = comfy.samplers.CFGGuider(inputs.model)
         guider.set_conds(inputs.positive, inputs.negative)
         guider.set_cfg(4.0)
@@ -147,6 +148,38 @@ def test_background_lock_keeps_the_unedited_part_on_the_inversion_trajectory(nod
         free, locked, unset = outside_error(0.0), outside_error(1.0), outside_error(None)
     assert locked < 0.25 * free, (locked, free)
     assert unset == locked
+
+
+def test_object_lock_carries_the_object_along_its_inversion_and_recolours_appearance(nodes, inputs):
+    bank, _ = invert(nodes, inputs)
+    edits = make_edits(nodes, bank)
+    sampler = nodes["DragonSampler"]()
+    process_in = inputs.model.model.process_latent_in
+    with torch.inference_mode():
+        def run(mode, keep_object):
+            options = guidance(keep_object=keep_object)
+            (guider,) = nodes["DragonGuider"]().build(inputs.model, inputs.positive, inputs.negative, bank,
+                                                       edits[mode], 4.0, options)
+            out = sampler.sample(inputs.model, inputs.positive, inputs.negative, bank, edits[mode], 0, 4.0,
+                                 options)[0]["samples"]
+            return guider, process_in(out)
+
+        def carried_error(keep_object) -> float:
+            guider, out = run("move", keep_object)
+            cells = guider.object_keep.bool()
+            return float((out - guider.carried_reference(bank.steps))[..., cells].abs().mean())
+
+        free, locked = carried_error(0.0), carried_error(1.0)
+        assert locked < 0.5 * free, (locked, free)
+
+        def object_mean_error(keep_object) -> float:
+            guider, out = run("appearance", keep_object)
+            g = guider.run.geometry
+            inside, ref_inside = g.latent_cover >= 0.999, g.reference_latent_cover >= 0.999
+            wanted = bank.latents[-1][..., ref_inside].mean(-1)
+            return float((out[..., inside].mean(-1) - wanted).abs().max())
+
+        assert object_mean_error(1.0) < 0.5 * object_mean_error(0.0)
 
 
 def test_guider_under_a_stock_sampler_equals_the_dragon_sampler(nodes, inputs):

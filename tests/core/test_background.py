@@ -3,7 +3,7 @@ import torch
 
 from dragon_core.background import background_keep_mask, blend_toward_reference, refold_denoised
 from dragon_core.errors import DragonInputError
-from dragon_core.guidance import background_step_schedule, default_guidance
+from dragon_core.guidance import lock_step_schedule, default_guidance
 
 
 def _region(h=12, w=12, box=(4, 7, 5, 8)):
@@ -53,9 +53,11 @@ def test_refold_refuses_a_step_that_does_not_go_down():
 
 
 def test_background_schedule_is_a_fraction_of_the_steps_from_the_first():
-    assert background_step_schedule(20, 0.5) == frozenset(range(10))
-    assert background_step_schedule(20, 0.0) == frozenset()
-    assert default_guidance("move", 30).background_steps == background_step_schedule(30, 1.0)
+    assert lock_step_schedule(20, 0.5) == frozenset(range(10))
+    assert lock_step_schedule(20, 0.0) == frozenset()
+    assert default_guidance("move", 30).background_steps == lock_step_schedule(30, 1.0)
     for bad in (-0.1, 1.5, float("nan")):
         with pytest.raises(DragonInputError, match="keep_background"):
-            background_step_schedule(20, bad)
+            lock_step_schedule(20, bad)
+        with pytest.raises(DragonInputError, match="keep_object"):
+            lock_step_schedule(20, bad, "keep_object")

@@ -119,7 +119,8 @@ def paste(p: dict, reference_bank: list | None, dx: int = 4, dy: int = 4, scale:
 def guidance(p: dict, **over) -> None:
     options = dict(schedule="DragonDiffusion", energy_scale=-1.0, w_edit=-1.0, w_content=-1.0, w_contrast=-1.0,
                    w_inpaint=-1.0, attention_start_step=-1, attention_end_step=-1, cross_branch_attention=True,
-                   regional_sde=True, sde_eta_inside=0.4, sde_eta_outside=0.0, time_travel=True, keep_background=1.0)
+                   regional_sde=True, sde_eta_inside=0.4, sde_eta_outside=0.0, time_travel=True, keep_background=1.0,
+                   keep_object=1.0)
     options.update(over)
     p["guidance"] = {"class_type": "DragonGuidanceOptions", "inputs": options}
     p["sampler"]["inputs"]["guidance"] = ["guidance", 0]
@@ -300,6 +301,7 @@ CASES = [
          ("energy_scale", "must be a finite number >= 0")),
     Case("sde_eta_inside NaN", _(guidance, sde_eta_inside=NAN), "sampler", ("sde_eta_inside", "must be in [0, 1]")),
     Case("keep_background NaN", _(guidance, keep_background=NAN), "sampler", ("keep_background", "must be in [0, 1]")),
+    Case("keep_object NaN", _(guidance, keep_object=NAN), "sampler", ("keep_object", "must be in [0, 1]")),
     Case("cfg NaN", set_inputs("sampler", cfg=NAN), "sampler", ("cfg", "must be in [0, 100]")),
     Case("scale NaN", _(move, scale=NAN), "edit", ("scale", "must be finite")),
     Case("unknown guidance schedule", _(guidance, schedule="__import__('os')"), "guidance", ("not in list",),
