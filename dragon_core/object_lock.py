@@ -19,13 +19,14 @@ reference's colour while its own cells keep their shape and shading.
 """
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Optional
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .background import blend_toward_reference
 from .edit_spec import Placement
 from .geometry import EditGeometry
 from .start_latent import drag_patch_cells, start_latent
@@ -62,52 +63,85 @@ def locked_geometry(geom: EditGeometry) -> EditGeometry:
 
 
 def object_keep_mask(geom: EditGeometry) -> Optional[Tensor]:
-    """Float [h, w] on the latent grid: 1 on the cells the lock carries the object into: those the start latent
-    copies it into (a move: with a ring of MOVE_RING_CELLS); None for an appearance edit, which copies nothing."""
+    """Float [h, w] on the latent grid, for the lock's geometry (:func:`locked_geometry`): 1 on the cells the
+    lock carries the object into (those the start latent copies it into; a move's with their ring); None for an
+    appearance edit, which copies nothing."""
     if geom.mode in ("move", "resize", "paste"):
-        return locked_geometry(geom).latent_place.dest.float()
+        return geom.latent_place.dest.float()
     if geom.mode == "drag":
         keep = torch.zeros(geom.latent_hw)
-        for _, dst, _ in drag_patch_cells(geom):
-            keep[dst] = 1.0
+        for _, dst_idx, _ in drag_patch_cells(geom):
+            keep.view(-1)[dst_idx] = 1.0
         return keep
     return None
 
 
-def carried_latent(latent: Tensor, geom: EditGeometry, reference_latent: Optional[Tensor] = None) -> Tensor:
-    """The inverted latent of one step with the object carried to its target, as the start latent carries x_T."""
-    return start_latent(latent, locked_geometry(geom), reference_latent)
-
-
-def _object_mean(x: Tensor, cover: Tensor) -> Tensor:
+def object_mean(x: Tensor, cover: Tensor) -> Tensor:
     """[B, C, 1, 1] mean over the cells wholly inside the object (over all it touches, cover-weighted, when
     none is), so the background in the object's edge cells does not dilute it."""
-    weight = (cover >= 0.999).to(x.dtype) if bool((cover >= 0.999).any()) else cover.to(x.dtype)
+    cover = cover.to(device=x.device, dtype=x.dtype)
+    weight = (cover >= 0.999).to(x.dtype) if bool((cover >= 0.999).any()) else cover
     return (x * weight).sum(dim=(-2, -1), keepdim=True) / weight.sum()
 
 
-def appearance_shift(x0: Tensor, cover: Tensor, reference_x0: Tensor, reference_cover: Tensor) -> Tensor:
-    """``x0`` with the base object's per-channel mean set to the reference object's, each cell moved in
-    proportion to how much of it the object covers (idempotent: applying it twice changes nothing more)."""
+def appearance_shift(x0: Tensor, cover: Tensor, target_mean: Tensor) -> Tensor:
+    """``x0`` with the base object's per-channel mean set to ``target_mean`` (the reference object's
+    :func:`object_mean`), each cell moved in proportion to how much of it the object covers (idempotent:
+    applying it twice changes nothing more)."""
     cover = cover.to(device=x0.device, dtype=x0.dtype)
-    reference_x0 = reference_x0.to(device=x0.device, dtype=x0.dtype)
-    target = _object_mean(reference_x0, reference_cover.to(device=x0.device, dtype=x0.dtype))
-    return x0 + cover * (target - _object_mean(x0, cover))
+    return x0 + cover * (target_mean.to(device=x0.device, dtype=x0.dtype) - object_mean(x0, cover))
 
 
 def vacated_background(geom: EditGeometry, clean_latent: Tensor) -> Optional[tuple[Tensor, Tensor]]:
-    """Move / resize: (keep [h, w], x0 [B, C, h, w]). keep is 1 on the latent cells the object touched where
-    it was and touches no longer (nor the object lock holds); x0 is ``clean_latent`` (the base image's) with
-    every cell the object touched filled from its surroundings. None for the other modes or when nothing is
-    vacated."""
+    """Move / resize, for the lock's geometry: (keep [h, w], x0 [B, C, h, w]). keep is 1 on the latent cells
+    the object touched where it was and touches no longer (nor the object lock holds); x0 is ``clean_latent``
+    (the base image's) with every cell the object touched filled from its surroundings. None for the other
+    modes or when nothing is vacated."""
     if geom.mode not in ("move", "resize"):
         return None
-    place = locked_geometry(geom).latent_place
+    place = geom.latent_place
     touched = geom.latent_cover > 0
     keep = touched & ~place.dest & ~(place.target_cover > 0)
     if not bool(keep.any()):
         return None
     return keep.float(), harmonic_fill(clean_latent, touched)
+
+
+@dataclass(frozen=True)
+class ObjectLock:
+    """What the lock needs while sampling, computed once per edit by :func:`object_lock`."""
+    geometry: EditGeometry                    # the lock's geometry (locked_geometry)
+    keep: Optional[Tensor]                    # object_keep_mask
+    vacated: Optional[tuple[Tensor, Tensor]]  # vacated_background
+    appearance_target: Optional[Tensor]       # appearance: the reference object's object_mean
+
+    def carried(self, latent: Tensor, reference_latent: Optional[Tensor] = None) -> Tensor:
+        """The inverted latent of one step with the object carried to its target, as the start latent carries
+        x_T (paste: from the reference image's latent of the same step)."""
+        return start_latent(latent, self.geometry, reference_latent)
+
+    def x0(self, x0: Tensor) -> Tensor:
+        """The lock's part on an x0 prediction: background on a moved object's old place, the reference's
+        colour on an appearance edit's object."""
+        if self.vacated is not None:
+            keep, background = self.vacated
+            x0 = blend_toward_reference(x0, background, keep)
+        if self.appearance_target is not None:
+            x0 = appearance_shift(x0, self.geometry.latent_cover, self.appearance_target)
+        return x0
+
+
+def object_lock(geom: EditGeometry, clean_latent: Tensor, reference_clean_latent: Optional[Tensor] = None
+                ) -> ObjectLock:
+    """The object lock of an edit, from its geometry and the inversions' clean latents (x_0 of the base image
+    and, for an appearance edit, of the reference image)."""
+    lock_geom = locked_geometry(geom)
+    target = None
+    if geom.mode == "appearance":
+        if reference_clean_latent is None:
+            raise ValueError("appearance needs the reference image's clean latent")
+        target = object_mean(reference_clean_latent, geom.reference_latent_cover)
+    return ObjectLock(lock_geom, object_keep_mask(lock_geom), vacated_background(lock_geom, clean_latent), target)
 
 
 def harmonic_fill(x: Tensor, hole: Tensor, iterations: Optional[int] = None) -> Tensor:

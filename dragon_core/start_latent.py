@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .edit_spec import patch_pairs
 from .geometry import EditGeometry
 
 
@@ -52,22 +53,16 @@ def start_latent(x_T: Tensor, geom: EditGeometry, reference_x_T: Optional[Tensor
             src = subcell_shift(src, place.residual)
         x[..., place.dest] = src[..., place.source]
     elif geom.mode == "drag":
-        for (src_r, src_c), (dst_r, dst_c), residual in drag_patch_cells(geom):
+        flat = x.flatten(-2)  # a view: writes land in x
+        for src_idx, dst_idx, residual in drag_patch_cells(geom):
             src = subcell_shift(x_T, residual) if subcell else x_T
-            x[..., dst_r, dst_c] = src[..., src_r, src_c]
+            flat[..., dst_idx] = src.flatten(-2)[..., src_idx]
     return x
 
 
-def drag_patch_cells(geom: EditGeometry) -> list[tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor], list[float]]]:
-    """Per handle/target pair: the 3x3 latent cells around the handle, those around the target (both inside
-    the latent), as (rows, cols) index tensors, and the pair's sub-cell residual."""
-    rows, cols = geom.latent_hw
-    d = torch.arange(-1, 2)
-    dy, dx = torch.meshgrid(d, d, indexing="ij")
-    cells = []
-    pairs = zip(geom.handle_latent.tolist(), geom.target_latent.tolist(), geom.latent_residual.tolist())
-    for (hr, hc), (tr, tc), residual in pairs:
-        ok = ((hr + dy >= 0) & (hr + dy < rows) & (hc + dx >= 0) & (hc + dx < cols) &
-              (tr + dy >= 0) & (tr + dy < rows) & (tc + dx >= 0) & (tc + dx < cols))
-        cells.append((((hr + dy)[ok], (hc + dx)[ok]), ((tr + dy)[ok], (tc + dx)[ok]), residual))
-    return cells
+def drag_patch_cells(geom: EditGeometry) -> list[tuple[Tensor, Tensor, list[float]]]:
+    """Per handle/target pair: flat latent indices of the 3x3 cells around the handle and of those around the
+    target (clipped in pairs, as :func:`patch_pairs` does on the feature grid), and the pair's sub-cell residual."""
+    h_idx, t_idx, valid = patch_pairs(geom.handle_latent, geom.target_latent, geom.latent_hw)
+    return [(h[v], t[v], residual)
+            for h, t, v, residual in zip(h_idx, t_idx, valid, geom.latent_residual.tolist())]

@@ -24,7 +24,7 @@ from comfy.ldm.modules.diffusionmodules.openaimodel import UNetModel
 
 from ..dragon_core.attention import InjectionMode, self_attention_context, token_grid, token_mask
 from ..dragon_core.background import background_keep_mask, blend_toward_reference, refold_denoised
-from ..dragon_core.object_lock import appearance_shift, carried_latent, object_keep_mask, vacated_background
+from ..dragon_core.object_lock import object_lock
 from ..dragon_core.edit_spec import ImageSize
 from ..dragon_core.errors import DragonInputError
 from ..dragon_core.geometry import EditGeometry, build_geometry
@@ -404,8 +404,8 @@ class DragonGuider(comfy.samplers.CFGGuider):
         with torch.inference_mode(False):
             geometry = build_geometry(edit, latent_hw)
             self.background_keep = background_keep_mask(geometry.latent_edit_region, guidance.background_grow)
-            self.object_keep = object_keep_mask(geometry)
-            self.vacated = vacated_background(geometry, bank.latents[-1].clone())
+            reference_clean = reference_bank.latents[-1] if reference_bank is not None else None
+            self.object_lock = object_lock(geometry, bank.latents[-1].clone(), reference_clean)
         self.run = EditRun(bank, reference_bank, geometry, guidance, layout)
         super().__init__(_patched_clone(model, self.run, EDIT))
         self.set_conds(positive, negative)
@@ -424,8 +424,8 @@ class DragonGuider(comfy.samplers.CFGGuider):
         x_in = x
         if step is not None and step in g.background_steps:
             x_in = blend_toward_reference(x, self.bank.reference_latent(step), self.background_keep)
-        if step is not None and step in g.object_steps and self.object_keep is not None:
-            x_in = blend_toward_reference(x_in, self.carried_reference(step), self.object_keep)
+        if step is not None and step in g.object_steps and self.object_lock.keep is not None:
+            x_in = blend_toward_reference(x_in, self.carried_reference(step), self.object_lock.keep)
         denoised = super().predict_noise(x_in, timestep, model_options, seed)
         if step is None:
             return denoised
@@ -438,25 +438,13 @@ class DragonGuider(comfy.samplers.CFGGuider):
         if x_in is not x:
             denoised = refold_denoised(denoised, x_in, x, sigma, sigma_next)
         if step in g.object_steps:
-            denoised = self.locked_x0(denoised)
-        return denoised
-
-    def locked_x0(self, denoised: torch.Tensor) -> torch.Tensor:
-        """The object lock's part on the x0 prediction: background on a moved object's old place, the
-        reference's colour on an appearance edit's object (see dragon_core.object_lock)."""
-        geometry = self.run.geometry
-        if self.vacated is not None:
-            keep, background = self.vacated
-            denoised = blend_toward_reference(denoised, background, keep)
-        if geometry.mode == "appearance":
-            denoised = appearance_shift(denoised, geometry.latent_cover, self.reference_bank.latents[-1],
-                                        geometry.reference_latent_cover)
+            denoised = self.object_lock.x0(denoised)
         return denoised
 
     def carried_reference(self, step: int) -> torch.Tensor:
         """The inverted latent of ``step`` with the object carried to its target (see dragon_core.object_lock)."""
         ref = self.reference_bank.reference_latent(step) if self.reference_bank is not None else None
-        return carried_latent(self.bank.reference_latent(step), self.run.geometry, ref)
+        return self.object_lock.carried(self.bank.reference_latent(step), ref)
 
     def energy_gradient(self, x, sigma, step, model_options, content: bool = True):
         # reference features need no grad: computed on the model's own (faster) weights, outside the swap

@@ -166,7 +166,7 @@ def test_object_lock_carries_the_object_along_its_inversion_and_recolours_appear
 
         def carried_error(keep_object) -> float:
             guider, out = run("move", keep_object)
-            cells = guider.object_keep.bool()
+            cells = guider.object_lock.keep.bool()
             return float((out - guider.carried_reference(bank.steps))[..., cells].abs().mean())
 
         free, locked = carried_error(0.0), carried_error(1.0)

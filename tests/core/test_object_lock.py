@@ -5,8 +5,7 @@ import torch
 
 from dragon_core.edit_spec import ImageSize, box_to_mask, make_appearance_edit, make_drag_edit, make_move_edit
 from dragon_core.geometry import build_geometry
-from dragon_core.object_lock import (appearance_shift, carried_latent, grown_placement, harmonic_fill,
-                                     object_keep_mask, vacated_background)
+from dragon_core.object_lock import appearance_shift, grown_placement, harmonic_fill, object_lock, object_mean
 from dragon_core.start_latent import start_latent
 
 SIZE = ImageSize(96, 64)  # latent (f=8) 8 x 12
@@ -19,13 +18,14 @@ def box(x, y, w, h, size=SIZE):
 
 def test_move_lock_holds_the_copied_cells_and_a_ring_and_carries_each_step_alike():
     g = build_geometry(make_move_edit(box(8, 8, 16, 16), (48, 24), SIZE), LATENT)
-    keep = object_keep_mask(g)
+    lock = object_lock(g, torch.zeros(1, 4, *LATENT))
+    keep = lock.keep
     # the whole-cell copy (rows 1-2, cols 1-2 -> rows 4-5, cols 7-8) grown by MOVE_RING_CELLS = 1
     expected = torch.zeros(LATENT)
     expected[3:7, 6:10] = 1.0
     assert torch.equal(keep, expected) and g.latent_place.dest[4:6, 7:9].all()
     latent_at_step = torch.randn(1, 4, *LATENT)
-    carried = carried_latent(latent_at_step, g)
+    carried = lock.carried(latent_at_step)
     torch.testing.assert_close(carried[..., 3:7, 6:10], latent_at_step[..., 0:4, 0:4])
     torch.testing.assert_close(carried[..., ~keep.bool()], latent_at_step[..., ~keep.bool()])
     torch.testing.assert_close(start_latent(latent_at_step, g)[..., 4:6, 7:9], latent_at_step[..., 1:3, 1:3])
@@ -33,9 +33,10 @@ def test_move_lock_holds_the_copied_cells_and_a_ring_and_carries_each_step_alike
 
 def test_resize_and_paste_lock_exactly_the_start_latents_cells():
     g = build_geometry(make_move_edit(box(16, 16, 32, 32), (0, 0), SIZE, scale=0.5), LATENT)
-    assert torch.equal(object_keep_mask(g).bool(), g.latent_place.dest)
+    lock = object_lock(g, torch.zeros(1, 4, *LATENT))
+    assert torch.equal(lock.keep.bool(), g.latent_place.dest)
     latent_at_step = torch.randn(1, 4, *LATENT)
-    torch.testing.assert_close(carried_latent(latent_at_step, g), start_latent(latent_at_step, g))
+    torch.testing.assert_close(lock.carried(latent_at_step), start_latent(latent_at_step, g))
 
 
 def test_grown_placement_drops_cells_that_would_leave_the_latent_in_pairs():
@@ -52,7 +53,7 @@ def test_grown_placement_drops_cells_that_would_leave_the_latent_in_pairs():
 def test_drag_lock_holds_the_target_patches_inside_the_latent():
     g = build_geometry(make_drag_edit(torch.tensor([[20.0, 20.0], [4.0, 4.0]]),
                                       torch.tensor([[60.0, 36.0], [92.0, 60.0]]), SIZE), LATENT)
-    keep = object_keep_mask(g)
+    keep = object_lock(g, torch.zeros(1, 4, *LATENT)).keep
     expected = torch.zeros(LATENT)
     expected[3:6, 6:9] = 1.0        # first pair: whole 3x3 patch
     # second pair: handle in the top-left corner cell, target in the bottom-right one; patches are clipped in
@@ -64,7 +65,8 @@ def test_drag_lock_holds_the_target_patches_inside_the_latent():
 def test_appearance_edits_carry_nothing():
     base, ref = box(8, 8, 16, 16), box(40, 16, 16, 16)
     g = build_geometry(make_appearance_edit(base, ref, object(), SIZE, SIZE), LATENT)
-    assert object_keep_mask(g) is None and vacated_background(g, torch.zeros(1, 4, *LATENT)) is None
+    lock = object_lock(g, torch.zeros(1, 4, *LATENT), torch.zeros(1, 4, *LATENT))
+    assert lock.keep is None and lock.vacated is None
 
 
 def test_harmonic_fill_keeps_known_cells_and_continues_a_ramp_into_the_hole():
@@ -85,13 +87,13 @@ def test_vacated_background_covers_the_old_place_only_and_fills_it_from_around()
     g = build_geometry(make_move_edit(box(8, 8, 16, 16), (48, 24), SIZE), LATENT)
     clean = torch.full((1, 4, *LATENT), 0.3)
     clean[..., 1:3, 1:3] = 5.0                     # the object where it was
-    keep, x0 = vacated_background(g, clean)
+    keep, x0 = object_lock(g, clean).vacated
     assert keep[1:3, 1:3].eq(1).all() and keep.sum() == 4
     assert not (keep.bool() & g.latent_place.dest).any()
     torch.testing.assert_close(x0, torch.full_like(clean, 0.3))
     # a shrink: the old place's outer ring is vacated, the cells the smaller object still touches are not
     g2 = build_geometry(make_move_edit(box(16, 16, 32, 32), (0, 0), SIZE, scale=0.5), LATENT)
-    keep2, _ = vacated_background(g2, clean)
+    keep2, _ = object_lock(g2, clean).vacated
     expected = torch.zeros(LATENT)
     expected[2:6, 2:6] = 1.0
     expected[3:5, 3:5] = 0.0
@@ -105,7 +107,8 @@ def test_appearance_shift_sets_the_object_mean_to_the_reference_and_is_idempoten
     x0 = torch.randn(1, 4, *LATENT, generator=gen)
     reference_x0 = torch.randn(1, 4, *LATENT, generator=gen)
     reference_x0[..., 2:4, 6:9] += torch.tensor([2.0, -1.0, 0.5, 0.0])[:, None, None]
-    shifted = appearance_shift(x0, g.latent_cover, reference_x0, g.reference_latent_cover)
+    target = object_mean(reference_x0, g.reference_latent_cover)
+    shifted = appearance_shift(x0, g.latent_cover, target)
     inside = g.latent_cover >= 0.999                # 3 x 3 whole cells (24 px from 8 px)
     assert int(inside.sum()) == 9
     torch.testing.assert_close(shifted[..., inside].mean(-1), reference_x0[..., 2:4, 6:9].mean((-2, -1)))
@@ -113,5 +116,5 @@ def test_appearance_shift_sets_the_object_mean_to_the_reference_and_is_idempoten
     # within the object the base's own variation (shape, shading) is kept
     torch.testing.assert_close(shifted[..., inside] - shifted[..., inside].mean(-1, keepdim=True),
                                x0[..., inside] - x0[..., inside].mean(-1, keepdim=True))
-    again = appearance_shift(shifted, g.latent_cover, reference_x0, g.reference_latent_cover)
+    again = appearance_shift(shifted, g.latent_cover, target)
     torch.testing.assert_close(again, shifted)
