@@ -29,7 +29,7 @@ from torch import Tensor
 from .background import blend_toward_reference
 from .edit_spec import Placement
 from .geometry import EditGeometry
-from .start_latent import drag_patch_cells, start_latent
+from .start_latent import DRAG_PATCH_RADIUS, drag_patch_cells, start_latent
 
 
 def grown_placement(place: Placement, latent_hw: tuple[int, int], cells: int = 1) -> Placement:
@@ -48,29 +48,33 @@ def grown_placement(place: Placement, latent_hw: tuple[int, int], cells: int = 1
     return replace(place, source=source, dest=dest)
 
 
-# A moved object's partly covered edge cells (below half covered, so not in the whole-cell copy) travel with it
-# when the copy is grown by this many cells: on the demo model's held-out moves identity IoU went 0.71 -> 0.79
-# (the autoencoder's own ceiling is 0.82). Not for resize (the grown ring, scaled by nearest, came out worse:
+# The lock carries a ring of this many cells around what the start latent copies, for a plain move and a drag.
+# A moved object's partly covered edge cells (below half covered, so not in the whole-cell copy) then travel
+# with it: on the demo model's held-out moves identity IoU went 0.71 -> 0.79. A drag's 3x3 handle patch
+# is smaller than most objects it drags, whose outer parts were redrawn as a blob: grown to 5x5, drag IoU went
+# 0.73 -> 0.84 (success 0.9 -> 1.0). Not for resize (the grown ring, scaled by nearest, came out worse:
 # 0.65 -> 0.61) nor paste (the ring would bring the reference image's background along).
-MOVE_RING_CELLS = 1
+RING_CELLS = 1
+DRAG_LOCK_RADIUS = DRAG_PATCH_RADIUS + RING_CELLS
 
 
 def locked_geometry(geom: EditGeometry) -> EditGeometry:
-    """``geom`` with the placement the object lock carries: grown by MOVE_RING_CELLS for a plain move."""
+    """``geom`` with the placement the object lock carries: grown by RING_CELLS for a plain move (a drag's
+    patches are grown by :data:`DRAG_LOCK_RADIUS` where they are read)."""
     if geom.mode == "move":
-        return replace(geom, latent_place=grown_placement(geom.latent_place, geom.latent_hw, MOVE_RING_CELLS))
+        return replace(geom, latent_place=grown_placement(geom.latent_place, geom.latent_hw, RING_CELLS))
     return geom
 
 
 def object_keep_mask(geom: EditGeometry) -> Optional[Tensor]:
     """Float [h, w] on the latent grid, for the lock's geometry (:func:`locked_geometry`): 1 on the cells the
-    lock carries the object into (those the start latent copies it into; a move's with their ring); None for an
-    appearance edit, which copies nothing."""
+    lock carries the object into (those the start latent copies it into, with their ring for a move or drag);
+    None for an appearance edit, which copies nothing."""
     if geom.mode in ("move", "resize", "paste"):
         return geom.latent_place.dest.float()
     if geom.mode == "drag":
         keep = torch.zeros(geom.latent_hw)
-        for _, dst_idx, _ in drag_patch_cells(geom):
+        for _, dst_idx, _ in drag_patch_cells(geom, DRAG_LOCK_RADIUS):
             keep.view(-1)[dst_idx] = 1.0
         return keep
     return None
@@ -118,7 +122,7 @@ class ObjectLock:
     def carried(self, latent: Tensor, reference_latent: Optional[Tensor] = None) -> Tensor:
         """The inverted latent of one step with the object carried to its target, as the start latent carries
         x_T (paste: from the reference image's latent of the same step)."""
-        return start_latent(latent, self.geometry, reference_latent)
+        return start_latent(latent, self.geometry, reference_latent, drag_radius=DRAG_LOCK_RADIUS)
 
     def x0(self, x0: Tensor) -> Tensor:
         """The lock's part on an x0 prediction: background on a moved object's old place, the reference's

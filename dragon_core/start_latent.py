@@ -34,12 +34,16 @@ def subcell_shift(x: Tensor, shift_rc: tuple[float, float]) -> Tensor:
     return shifted.to(x.dtype)
 
 
+DRAG_PATCH_RADIUS = 1  # SPEC §4: drag copies the 3x3 latent patch at each handle
+
+
 def start_latent(x_T: Tensor, geom: EditGeometry, reference_x_T: Optional[Tensor] = None,
-                 subcell: bool = True) -> Tensor:
+                 subcell: bool = True, drag_radius: int = DRAG_PATCH_RADIUS) -> Tensor:
     """The edited branch's start latent from the inverted x_T of the base (and reference) image.
 
     SPEC §4 copies whole latent cells, so the copied object lands up to half a cell (4 px) from where the edit
-    asked; with ``subcell`` (beyond the paper) the copied noise is first moved by the rounded-away fraction."""
+    asked; with ``subcell`` (beyond the paper) the copied noise is first moved by the rounded-away fraction.
+    A drag copies the (2 * drag_radius + 1)^2 patch around each handle."""
     x = x_T.clone()
     if geom.mode in ("move", "resize", "paste"):
         place = geom.latent_place
@@ -54,15 +58,17 @@ def start_latent(x_T: Tensor, geom: EditGeometry, reference_x_T: Optional[Tensor
         x[..., place.dest] = src[..., place.source]
     elif geom.mode == "drag":
         flat = x.flatten(-2)  # a view: writes land in x
-        for src_idx, dst_idx, residual in drag_patch_cells(geom):
+        for src_idx, dst_idx, residual in drag_patch_cells(geom, drag_radius):
             src = subcell_shift(x_T, residual) if subcell else x_T
             flat[..., dst_idx] = src.flatten(-2)[..., src_idx]
     return x
 
 
-def drag_patch_cells(geom: EditGeometry) -> list[tuple[Tensor, Tensor, list[float]]]:
-    """Per handle/target pair: flat latent indices of the 3x3 cells around the handle and of those around the
-    target (clipped in pairs, as :func:`patch_pairs` does on the feature grid), and the pair's sub-cell residual."""
-    h_idx, t_idx, valid = patch_pairs(geom.handle_latent, geom.target_latent, geom.latent_hw)
+def drag_patch_cells(geom: EditGeometry, radius: int = DRAG_PATCH_RADIUS
+                     ) -> list[tuple[Tensor, Tensor, list[float]]]:
+    """Per handle/target pair: flat latent indices of the (2r+1)^2 cells around the handle and of those around
+    the target (clipped in pairs, as :func:`patch_pairs` does on the feature grid), and the pair's sub-cell
+    residual."""
+    h_idx, t_idx, valid = patch_pairs(geom.handle_latent, geom.target_latent, geom.latent_hw, radius)
     return [(h[v], t[v], residual)
             for h, t, v, residual in zip(h_idx, t_idx, valid, geom.latent_residual.tolist())]

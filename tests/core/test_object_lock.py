@@ -20,7 +20,7 @@ def test_move_lock_holds_the_copied_cells_and_a_ring_and_carries_each_step_alike
     g = build_geometry(make_move_edit(box(8, 8, 16, 16), (48, 24), SIZE), LATENT)
     lock = object_lock(g, torch.zeros(1, 4, *LATENT))
     keep = lock.keep
-    # the whole-cell copy (rows 1-2, cols 1-2 -> rows 4-5, cols 7-8) grown by MOVE_RING_CELLS = 1
+    # the whole-cell copy (rows 1-2, cols 1-2 -> rows 4-5, cols 7-8) grown by RING_CELLS = 1
     expected = torch.zeros(LATENT)
     expected[3:7, 6:10] = 1.0
     assert torch.equal(keep, expected) and g.latent_place.dest[4:6, 7:9].all()
@@ -50,16 +50,24 @@ def test_grown_placement_drops_cells_that_would_leave_the_latent_in_pairs():
     assert edge.dest[4:8, 8:12].all() and int(edge.dest.sum()) == 16
 
 
-def test_drag_lock_holds_the_target_patches_inside_the_latent():
+def test_drag_lock_holds_the_target_patches_with_a_ring_inside_the_latent():
     g = build_geometry(make_drag_edit(torch.tensor([[20.0, 20.0], [4.0, 4.0]]),
                                       torch.tensor([[60.0, 36.0], [92.0, 60.0]]), SIZE), LATENT)
-    keep = object_lock(g, torch.zeros(1, 4, *LATENT)).keep
+    lock = object_lock(g, torch.zeros(1, 4, *LATENT))
     expected = torch.zeros(LATENT)
-    expected[3:6, 6:9] = 1.0        # first pair: whole 3x3 patch
+    expected[2:7, 5:10] = 1.0       # first pair: the start latent's 3x3 patch (rows 3-5, cols 6-8) and a ring
     # second pair: handle in the top-left corner cell, target in the bottom-right one; patches are clipped in
     # pairs, so only the centre offset is inside the latent for both
     expected[7, 11] = 1.0
-    assert torch.equal(keep, expected)
+    assert torch.equal(lock.keep, expected)
+    latent_at_step = torch.randn(1, 4, *LATENT)
+    carried = lock.carried(latent_at_step)
+    torch.testing.assert_close(carried[..., 2:7, 5:10], latent_at_step[..., 0:5, 0:5])  # the handle (2, 2) grown
+    torch.testing.assert_close(carried[..., ~expected.bool()], latent_at_step[..., ~expected.bool()])
+    # the start latent itself copies SPEC's 3x3 patch only
+    copied = start_latent(latent_at_step, g, subcell=False)
+    torch.testing.assert_close(copied[..., 3:6, 6:9], latent_at_step[..., 1:4, 1:4])
+    torch.testing.assert_close(copied[..., 2, 5:10], latent_at_step[..., 2, 5:10])
 
 
 def test_appearance_edits_carry_nothing():
