@@ -138,6 +138,41 @@ class Log:
         self.file.flush()
 
 
+def optimise(opt: torch.optim.Optimizer, params: list[torch.nn.Parameter], loss: torch.Tensor) -> None:
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    opt.step()
+
+
+class PhaseProgress:
+    """An autoencoder stage's bookkeeping: every 25 steps the window's mean losses go to the history and the
+    log, every 100 steps (and at the end) the model, optimiser and history to the checkpoint."""
+
+    def __init__(self, stage: str, total: int, state: dict[str, Any], path: Path, log: Log,
+                 names: tuple[str, ...]) -> None:
+        self.stage, self.total, self.state, self.path, self.log, self.names = stage, total, state, path, log, names
+        self.first, self.t_start, self.window = state["step"], time.time(), []
+
+    def __call__(self, done: int, phase: "VaePhase", losses: list[float], opt: torch.optim.Optimizer,
+                 model: torch.nn.Module) -> None:
+        self.window.append(losses)
+        if done % 25 == 0 or done == self.total:
+            means = np.mean(self.window, axis=0)
+            self.state["history"].append([done, *means.tolist()])
+            rate = (time.time() - self.t_start) / (done - self.first)
+            figures = " ".join(f"{name} {value:.5f}" for name, value in zip(self.names, means))
+            self.log(f"{self.stage} step {done}/{self.total} (crop {phase.crop}, batch {phase.batch}) {figures} "
+                     f"lr {opt.param_groups[0]['lr']:.2e} {rate:.2f}s/step")
+            self.window = []
+        if done % 100 == 0 or done == self.total:
+            save_atomic({"model": model.state_dict(), "opt": opt.state_dict(), "step": done,
+                         "history": self.state["history"]}, self.path)
+
+    def minutes(self) -> float:
+        return (time.time() - self.t_start) / 60
+
+
 # ------------------------------------------------------------------------------------------------ autoencoder
 
 ROUTE_CONSTANT = 10.0
@@ -314,7 +349,7 @@ def train_vae(opts: argparse.Namespace, log: Log) -> None:
     n_params = sum(p.numel() for p in ae.parameters())
     log(f"vae: {n_params / 1e6:.3f} M params, resuming at step {state['step']} of {total}")
     ae.train()
-    t_start, window = time.time(), []
+    progress = PhaseProgress("vae", total, state, path, log, ("l1", "mse", "kl"))
     for step in range(state["step"], total):
         phase, phase_step, first_scene = phase_at(phases, step)
         gen = step_generator(opts.seed, 1, step)
@@ -337,24 +372,9 @@ def train_vae(opts: argparse.Namespace, log: Log) -> None:
         l1 = (rec - x).abs().mean()
         mse = ((rec - x) ** 2).mean()
         kl = 0.5 * (mean ** 2 + logvar.exp() - 1 - logvar).sum() / x.numel()
-        loss = l1 + mse + opts.vae_kl * kl
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        window.append([l1.item(), mse.item(), kl.item()])
-        done = step + 1
-        if done % 25 == 0 or done == total:
-            m = np.mean(window, axis=0)
-            state["history"].append([done, *m.tolist()])
-            rate = (time.time() - t_start) / (done - state["step"])
-            log(f"vae step {done}/{total} (crop {phase.crop}, batch {phase.batch}) l1 {m[0]:.4f} mse {m[1]:.5f} "
-                f"kl {m[2]:.3f} lr {opt.param_groups[0]['lr']:.2e} {rate:.2f}s/step")
-            window = []
-        if done % 100 == 0 or done == total:
-            save_atomic({"model": ae.state_dict(), "opt": opt.state_dict(), "step": done,
-                         "history": state["history"]}, path)
-    log(f"vae: trained to step {total} in {(time.time() - t_start) / 60:.1f} min (this run)")
+        optimise(opt, params, l1 + mse + opts.vae_kl * kl)
+        progress(step + 1, phase, [l1.item(), mse.item(), kl.item()], opt, ae)
+    log(f"vae: trained to step {total} in {progress.minutes():.1f} min (this run)")
 
 
 def load_trained_vae(opts: argparse.Namespace) -> tuple[dict[str, torch.Tensor], Any]:
@@ -433,7 +453,7 @@ def train_decoder(opts: argparse.Namespace, log: Log) -> None:
     log(f"decoder: {sum(p.numel() for p in params) / 1e6:.3f} M params trained, resuming at step "
         f"{state['step']} of {total}")
     ae.train()
-    t_start, window = time.time(), []
+    progress = PhaseProgress("decoder", total, state, path, log, ("l1", "mse"))
     down = architecture.LATENT_DOWNSCALE
     for step in range(state["step"], total):
         phase, phase_step, _ = phase_at(phases, step)
@@ -451,27 +471,12 @@ def train_decoder(opts: argparse.Namespace, log: Log) -> None:
         rec = ae.decode(z)
         l1 = (rec - x).abs().mean()
         mse = ((rec - x) ** 2).mean()
-        loss = l1 + mse
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        window.append([l1.item(), mse.item()])
-        done = step + 1
-        if done % 25 == 0 or done == total:
-            m = np.mean(window, axis=0)
-            state["history"].append([done, *m.tolist()])
-            rate = (time.time() - t_start) / (done - state["step"])
-            log(f"decoder step {done}/{total} (crop {phase.crop}, batch {phase.batch}) l1 {m[0]:.4f} "
-                f"mse {m[1]:.5f} lr {opt.param_groups[0]['lr']:.2e} {rate:.2f}s/step")
-            window = []
-        if done % 100 == 0 or done == total:
-            save_atomic({"model": ae.state_dict(), "opt": opt.state_dict(), "step": done,
-                         "history": state["history"]}, path)
+        optimise(opt, params, l1 + mse)
+        progress(step + 1, phase, [l1.item(), mse.item()], opt, ae)
     eval_psnr = heldout_psnr(fp16_rounded(ae.state_dict()))
     save_atomic({"model": ae.state_dict(), "opt": opt.state_dict(), "step": total, "history": state["history"],
                  "eval_psnr": eval_psnr}, path)
-    log(f"decoder: trained to step {total} in {(time.time() - t_start) / 60:.1f} min (this run); held-out "
+    log(f"decoder: trained to step {total} in {progress.minutes():.1f} min (this run); held-out "
         f"round trip {eval_psnr:.2f} dB (after the joint stage: {pool['vae_eval_psnr']:.2f} dB)")
 
 
