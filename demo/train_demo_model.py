@@ -145,6 +145,17 @@ def optimise(opt: torch.optim.Optimizer, params: list[torch.nn.Parameter], loss:
     opt.step()
 
 
+def resume(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer) -> dict[str, Any]:
+    """Model and optimiser from a stage's checkpoint when there is one; the stage's state (step, history and,
+    once a stage has finished, what it recorded at the end, e.g. ``eval_psnr``)."""
+    if not path.exists():
+        return {"step": 0, "history": []}
+    ckpt = torch.load(path, weights_only=False)
+    model.load_state_dict(ckpt["model"])
+    opt.load_state_dict(ckpt["opt"])
+    return {k: v for k, v in ckpt.items() if k not in ("model", "opt")}
+
+
 class PhaseProgress:
     """An autoencoder stage's bookkeeping: every 25 steps the window's mean losses go to the history and the
     log, every 100 steps (and at the end) the model, optimiser and history to the checkpoint."""
@@ -337,12 +348,7 @@ def train_vae(opts: argparse.Namespace, log: Log) -> None:
     ae = new_autoencoder(opts.seed)
     params = [p for p in ae.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=phases[0].lr)
-    state = {"step": 0, "history": []}
-    if path.exists():
-        ckpt = torch.load(path, weights_only=False)
-        ae.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["opt"])
-        state = {"step": ckpt["step"], "history": ckpt["history"]}
+    state = resume(path, ae, opt)
     if state["step"] >= total:
         log(f"vae: done ({state['step']} steps)")
         return
@@ -441,12 +447,7 @@ def train_decoder(opts: argparse.Namespace, log: Log) -> None:
     ae.load_state_dict(torch.load(opts.work_dir / "vae.pt", weights_only=False)["model"])
     params = decoder_parameters(ae)
     opt = torch.optim.Adam(params, lr=phases[0].lr)
-    state = {"step": 0, "history": []}
-    if path.exists():
-        ckpt = torch.load(path, weights_only=False)
-        ae.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["opt"])
-        state = {"step": ckpt["step"], "history": ckpt["history"], "eval_psnr": ckpt.get("eval_psnr")}
+    state = resume(path, ae, opt)
     if state["step"] >= total and state.get("eval_psnr") is not None:
         log(f"decoder: done ({state['step']} steps)")
         return
