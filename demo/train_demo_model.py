@@ -412,10 +412,7 @@ def build_pool(opts: argparse.Namespace, log: Log) -> None:
     flat_rgb = rgb.permute(0, 2, 3, 1).reshape(-1, 3).double()
     design = torch.cat([flat_z, torch.ones(len(flat_z), 1, dtype=torch.float64)], dim=1)
     solution = torch.linalg.lstsq(design, flat_rgb).solution
-    eval_images = torch.from_numpy(synthetic.render_batch(EVAL_SEEDS))
-    with torch.no_grad():
-        rec = vae.decode(vae.encode(eval_images))
-    eval_psnr = psnr(rec, eval_images)
+    eval_psnr = heldout_psnr(vae)
     save_atomic({"count": opts.pool, "latents": z_all, "scale_factor": scale,
                  "rgb_factors": solution[:4].tolist(), "rgb_bias": solution[4].tolist(),
                  "latent_mean": z_all.mean().item(), "vae_eval_psnr": eval_psnr}, path)
@@ -474,16 +471,15 @@ def train_decoder(opts: argparse.Namespace, log: Log) -> None:
         mse = ((rec - x) ** 2).mean()
         optimise(opt, params, l1 + mse)
         progress(step + 1, phase, [l1.item(), mse.item()], opt, ae)
-    eval_psnr = heldout_psnr(fp16_rounded(ae.state_dict()))
+    eval_psnr = heldout_psnr(architecture.make_vae(fp16_rounded(ae.state_dict()), architecture.VAE_DDCONFIG))
     save_atomic({"model": ae.state_dict(), "opt": opt.state_dict(), "step": total, "history": state["history"],
                  "eval_psnr": eval_psnr}, path)
     log(f"decoder: trained to step {total} in {progress.minutes():.1f} min (this run); held-out "
         f"round trip {eval_psnr:.2f} dB (after the joint stage: {pool['vae_eval_psnr']:.2f} dB)")
 
 
-def heldout_psnr(state_dict: dict[str, torch.Tensor]) -> float:
-    """PSNR of the held-out scenes sent through ``comfy.sd.VAE`` (VAEEncode then VAEDecode)."""
-    vae = architecture.make_vae(state_dict, architecture.VAE_DDCONFIG)
+def heldout_psnr(vae: Any) -> float:
+    """PSNR of the held-out scenes sent through ``vae`` (a ``comfy.sd.VAE``: VAEEncode then VAEDecode)."""
     images = torch.from_numpy(synthetic.render_batch(EVAL_SEEDS))
     with torch.no_grad():
         return psnr(vae.decode(vae.encode(images)), images)
@@ -615,7 +611,7 @@ def export(opts: argparse.Namespace, log: Log) -> None:
         "unet_steps": str(unet_ckpt["step"]),
         "vae_final_l1": f"{tail_mean(vae_ckpt['history'], 1):.5f}",
         "vae_final_mse": f"{tail_mean(vae_ckpt['history'], 2):.6f}",
-        "vae_decoder_steps": str(autoencoder["step"] if autoencoder is not vae_ckpt else 0),
+        "vae_decoder_steps": str(autoencoder["step"] if "eval_psnr" in autoencoder else 0),
         "vae_heldout_psnr_db": f"{autoencoder.get('eval_psnr', pool['vae_eval_psnr']):.2f}",
         "unet_final_eps_mse": f"{tail_mean(unet_ckpt['history'], 1):.5f}",
         "training_data": "demo/synthetic.py random_scene(seed), seeds < HELDOUT_SEED_START, 64x64",
