@@ -7,7 +7,7 @@ import comfy.model_management
 
 from ..dragon_core.errors import DragonInputError
 from ..dragon_core.memory_bank import BankPolicy
-from .host import run_inversion
+from .samplers import run_inversion
 from .node_errors import user_errors
 
 _DTYPES = {"float16": torch.float16, "int8": torch.int8, "bfloat16": torch.bfloat16, "float32": torch.float32}

@@ -156,15 +156,15 @@ def edit(model, positive, negative, bank, the_edit, guidance=None):
 
 def record_gradients(monkeypatch) -> list:
     """Spy on the energy gradient the guider folds into each guided step."""
-    host = importlib.import_module("dragon_pack.nodes.host")
+    guiders = importlib.import_module("dragon_pack.nodes.guiders")
     grads = []
-    real = host.energy_gradient
+    real = guiders.energy_gradient
 
     def spy(*args, **kwargs):
         grads.append(real(*args, **kwargs).detach().clone())
         return grads[-1]
 
-    monkeypatch.setattr(host, "energy_gradient", spy)
+    monkeypatch.setattr(guiders, "energy_gradient", spy)
     return grads
 
 
