@@ -14,7 +14,7 @@ from ..dragon_core.guidance import GuidanceConfig, content_gradient_needed, ener
 from ..dragon_core.memory_bank import BankPolicy, MemoryBank
 from ..dragon_core.object_lock import object_lock
 from ..dragon_core.schedule import guided_denoised
-from .grad_weights import GradCapableWeights, control_modules, normal_tensor
+from .grad_weights import inference_tensors_as_normal, normal_tensor
 from .input_checks import check_edit_matches_latent, check_reference_bank
 from .patches import EDIT, FEATURES, PLAIN, RECORD, FeaturesReady, patched_clone, with_pass
 from .runs import EditRun, RecordRun
@@ -62,7 +62,6 @@ class DragonGuider(comfy.samplers.CFGGuider):
         self.set_cfg(cfg)
         self.bank = bank
         self.reference_bank = reference_bank
-        self.grad_weights = GradCapableWeights()
 
     # ComfyUI entry point: every sampler step calls this
     def predict_noise(self, x, timestep, model_options={}, seed=None):
@@ -97,12 +96,11 @@ class DragonGuider(comfy.samplers.CFGGuider):
         return self.object_lock.carried(self.bank.reference_latent(step), ref)
 
     def energy_gradient(self, x, sigma, step, model_options, content: bool = True):
-        # reference features need no grad: computed on the model's own (faster) weights, outside the swap
-        ref = self.reference_features(self.bank, step, model_options)
+        ref = self.reference_features(self.bank, step, model_options)  # no grad needed: plain inference
         rep = (self.reference_features(self.reference_bank, step, model_options)
                if self.reference_bank is not None else None)
-        modules = [self.inner_model.diffusion_model] + control_modules(self.conds)
-        with torch.inference_mode(False), torch.enable_grad(), self.grad_weights.swapped_in(modules):
+        # the feature pass and its backward see the model's inference weights as normal aliases: no copy
+        with inference_tensors_as_normal(), torch.enable_grad():
             ref = [normal_tensor(f) for f in ref]
             rep = [normal_tensor(f) for f in rep] if rep is not None else None
             x_plain = normal_tensor(x)
@@ -173,12 +171,4 @@ class DragonGuider(comfy.samplers.CFGGuider):
         if denoise_mask is not None:
             raise DragonInputError("latent", "has a noise_mask; DragonDiffusion keeps the background through its "
                                    "energy and attention, remove the mask (or use an edit region instead)")
-        try:
-            return super().sample(noise, latent_image, sampler, sigmas, denoise_mask, callback, disable_pbar, seed)
-        finally:
-            self.grad_weights.release()
-
-    @property
-    def weights_copied_bytes(self) -> int:
-        """Bytes of inference-mode weights this guider copied for autograd (once per edit, not per step)."""
-        return self.grad_weights.copied_bytes
+        return super().sample(noise, latent_image, sampler, sigmas, denoise_mask, callback, disable_pbar, seed)
