@@ -9,6 +9,7 @@ from comfy.ldm.modules.attention import SpatialTransformer
 from comfy.ldm.modules.diffusionmodules.openaimodel import UNetModel
 
 from ..dragon_core.errors import DragonInputError
+from ..dragon_core.memory_bank import AttentionLayer
 
 
 @dataclass(frozen=True)
@@ -16,6 +17,7 @@ class UNetLayout:
     architecture: str
     feature_blocks: tuple[int, int]   # output blocks whose input h is the (semantic, geometric) feature
     decoder_attention: tuple[str, ...]  # "block.index" of every decoder self-attention layer
+    attention_layers: tuple[AttentionLayer, ...] = ()  # the same layers with their resolution and width
 
 
 def unet_layout(model) -> UNetLayout:
@@ -42,13 +44,16 @@ def unet_layout(model) -> UNetLayout:
         raise DragonInputError("model", f"{arch} has a single-level UNet; multi-scale features need two levels")
     attn = []
     for b, block in enumerate(unet.output_blocks):
+        level = max(k for k, start in enumerate(starts) if start <= b)  # 0 = coarsest decoder level
+        downscale = 2 ** (len(starts) - 1 - level)  # latent cells per token side
         for module in block:
             if isinstance(module, SpatialTransformer):
-                attn += [f"{b}.{k}" for k in range(len(module.transformer_blocks))]
+                attn += [AttentionLayer(f"{b}.{k}", downscale, module.in_channels)
+                         for k in range(len(module.transformer_blocks))]
     if not attn:
         raise DragonInputError("model", f"{arch} has no self-attention in its decoder; cross-branch attention "
                                "needs one")
-    return UNetLayout(arch, (starts[-2], starts[-1]), tuple(attn))
+    return UNetLayout(arch, (starts[-2], starts[-1]), tuple(a.name for a in attn), tuple(attn))
 
 
 def _patched_prediction(model) -> Optional[str]:

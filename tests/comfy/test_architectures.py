@@ -193,30 +193,15 @@ SDXL_DECODER_ATTENTION = ("0.0", "0.1", "1.0", "1.1", "2.0", "2.1", "3.0", "4.0"
 
 
 def sdxl_model():
-    """comfy.supported_models.SDXL with the SDXL config of comfy/model_detection.py, narrowed: channels 320 -> 32
-    (levels 32/64/128, heads of 64 channels), transformer depths [0,0,2,2,10,10] -> [0,0,1,1,2,2] (decoder
-    [0,0,0,2,2,2,10,10,10] -> [0,0,0,1,1,1,2,2,2]), context 2048 -> 64. Levels, attention placement, several
-    transformer blocks per decoder block and the label embedding (adm_in_channels 2816 = pooled 1280 + six
-    256-d size embeddings) are SDXL's."""
-    import comfy.supported_models
     from dragon_test_helpers import tiny_model as tm
 
-    config = {"use_checkpoint": False, "image_size": 32, "out_channels": 4, "use_spatial_transformer": True,
-              "legacy": False, "num_classes": "sequential", "adm_in_channels": 2816, "in_channels": 4,
-              "model_channels": 32, "num_res_blocks": [2, 2, 2], "transformer_depth": [0, 0, 1, 1, 2, 2],
-              "channel_mult": [1, 2, 4], "transformer_depth_middle": 2, "use_linear_in_transformer": True,
-              "context_dim": 64, "num_head_channels": 64, "transformer_depth_output": [0, 0, 0, 1, 1, 1, 2, 2, 2],
-              "use_temporal_attention": False, "use_temporal_resblock": False}
-    return tm.build_model(comfy.supported_models.SDXL(config), seed=0)
+    return tm.build_narrow_sdxl(seed=0)
 
 
 def sdxl_conditioning(seed: int, pooled_seed: int):
-    """CONDITIONING as CLIPTextEncodeSDXL gives it: tokens plus pooled_output and the size fields of encode_adm."""
-    g = torch.Generator().manual_seed(seed)
-    pooled = torch.randn(1, 1280, generator=torch.Generator().manual_seed(pooled_seed))
-    return [[torch.randn(1, 8, 64, generator=g), {"pooled_output": pooled, "width": 128, "height": 128,
-                                                   "crop_w": 0, "crop_h": 0, "target_width": 128,
-                                                   "target_height": 128}]]
+    from dragon_test_helpers import tiny_model as tm
+
+    return tm.sdxl_conditioning(seed, pooled_seed)
 
 
 def test_sdxl_layout_conditioning_and_move_edit(comfy_host, nodes, adapter):
