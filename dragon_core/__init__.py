@@ -1,10 +1,11 @@
-"""DragonDiffusion engine: plain PyTorch (+ einops), no ComfyUI. See ../shared/SPEC.md and docs/ARCHITECTURE.md.
+"""DragonDiffusion engine: plain PyTorch (+ einops), no ComfyUI. See docs/ARCHITECTURE.md.
 
 Modules, one idea each: schedule (DDIM in sigma space), inversion, memory_bank, edit_spec (typed edits and
 validation), geometry (edits on the feature/latent grids), energy, attention (cross-branch policies),
-guidance (defaults, schedules, energy gradient), start_latent (copy-paste init), background and object_lock
-(beyond the paper: regions that follow the inversion), sampling (the guided loop), features (the protocol a host
-implements).
+guidance (presets, defaults, schedules, energy gradient), start_latent (copy-paste init), background and
+object_lock (beyond the paper: regions that follow the inversion), step (one edit step's x0: blend, CFG, energy
+gradient, fold), sampling (the guided loop). A host gives the core callables: the CFG x0 prediction, and the
+decoder features of a cond-only UNet pass, differentiable with respect to the latent.
 """
 from .errors import DragonInputError
 

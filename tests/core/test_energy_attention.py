@@ -4,11 +4,12 @@ import dataclasses
 import pytest
 import torch
 
-from dragon_core.attention import InjectionMode, attention, self_attention_context, token_grid
+from dragon_core.attention import InjectionMode, self_attention_context, token_grid
 from dragon_core.edit_spec import (ImageSize, box_to_mask, make_appearance_edit, make_drag_edit, make_move_edit,
                                    make_paste_edit)
 from dragon_core.energy import EnergyWeights, edit_energy
 from dragon_core.geometry import build_geometry
+from dragon_test_helpers.oracles import attention
 from dragon_core.guidance import GuidanceStats, content_gradient_needed, default_guidance, energy_gradient
 from dragon_core.memory_bank import BankPolicy, MemoryBank
 

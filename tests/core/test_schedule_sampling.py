@@ -9,7 +9,7 @@ from dragon_core.sampling import sample_dragon
 from dragon_core.schedule import (ancestral_sigmas, ddim_step, scaled_linear_alphas_cumprod,
                                   sigmas_from_alphas_cumprod)
 from dragon_core.step import fold_guidance as guided_denoised
-from dragon_test_helpers.schedules import ddim_uniform_sigmas
+from dragon_test_helpers.oracles import ddim_uniform_sigmas
 
 TRAIN_SIGMAS = sigmas_from_alphas_cumprod(scaled_linear_alphas_cumprod())
 DATA_STD = 0.8

@@ -1,7 +1,9 @@
-"""Test oracles for sampling schedules (not product code: the pack takes its sigmas from ComfyUI)."""
+"""Test oracles (not product code): DDIM sampling sigmas (the pack takes them from ComfyUI) and plain
+multi-head attention (the host runs its own)."""
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 
@@ -17,3 +19,12 @@ def ddim_uniform_sigmas(train_sigmas: Tensor, steps: int) -> Tensor:
     stride = max(len(train_sigmas) // steps, 1)
     picked = train_sigmas[1::stride][:steps]
     return torch.cat([picked.flip(0), picked.new_zeros(1)]).to(torch.float32)
+
+
+def attention(q: Tensor, k: Tensor, v: Tensor, heads: int) -> Tensor:
+    """Reference multi-head attention on [B, N, heads*d] tensors."""
+    b, n, inner = q.shape
+    d = inner // heads
+    q, k, v = (t.reshape(t.shape[0], t.shape[1], heads, d).transpose(1, 2) for t in (q, k, v))
+    out = F.scaled_dot_product_attention(q, k, v)
+    return out.transpose(1, 2).reshape(b, n, inner)
