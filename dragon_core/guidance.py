@@ -192,5 +192,7 @@ def energy_gradient(features_fn: FeatureFn, x: Tensor, sigma: Tensor, ref_feats:
             if stats is not None:
                 stats.backward_passes += 1
     # dE/dz = sqrt(1 + sigma^2) dE/dx, since x = z * sqrt(1 + sigma^2)
-    return cfg.step_size * grad * (1.0 + sigma.float() ** 2).sqrt().to(x.dtype)
+    sigma = torch.as_tensor(sigma)
+    sigma = sigma.to(torch.promote_types(sigma.dtype, torch.float32))
+    return cfg.step_size * grad * (1.0 + sigma ** 2).sqrt().to(x.dtype)
 

@@ -58,9 +58,9 @@ def is_sde_step(step: int, sigma_next: Tensor | float, sde_steps: frozenset[int]
     return step in sde_steps and float(sigma_next) > 0
 
 
-def sde_eta_map(region: Tensor, eta_inside: float, eta_outside: float) -> Tensor:
+def sde_eta_map(region: Tensor, eta_inside: float, eta_outside: float, dtype: torch.dtype = torch.float32) -> Tensor:
     """DiffEditor's regional SDE: eta inside the edit region, another (the authors' code: 0) outside."""
-    region = region.float()
+    region = region.to(dtype)
     return eta_inside * region + eta_outside * (1.0 - region)
 
 

@@ -108,7 +108,7 @@ def dragon_ddim_function(model, x, sigmas, extra_args=None, callback=None, disab
 
     eta = None
     if g.sde_steps:
-        eta = sde_eta_map(geometry.latent_edit_region, g.sde_eta_inside, g.sde_eta_outside).to(x)
+        eta = sde_eta_map(geometry.latent_edit_region, g.sde_eta_inside, g.sde_eta_outside, x.dtype).to(x.device)
 
     def invert_eps(x_in, sigma):
         _interrupt_check()
