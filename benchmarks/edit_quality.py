@@ -36,6 +36,11 @@ VARIANTS = {
     "neither": {"energy_scale": 0.0, "cross_branch_attention": False},
     "no object lock": {"keep_object": 0.0},
     "paper (no locks)": {"keep_background": 0.0, "keep_object": 0.0},
+    # the authors' algorithm exactly (DragonGuidanceOptions' presets; they need an alpha_bar_0 inversion)
+    "DragonDiffusion (paper)": {"preset": "DragonDiffusion (paper)", "inversion_end": "alpha_bar_0 (paper)"},
+    "DiffEditor (paper)": {"preset": "DiffEditor (paper)", "inversion_end": "alpha_bar_0 (paper)"},
+    "paper preset without energy": {"preset": "DragonDiffusion (paper)", "inversion_end": "alpha_bar_0 (paper)",
+                                    "energy_scale": 0.0},
 }
 # Not an edit: the correct answer rendered and sent once through the autoencoder, i.e. the best score any edit
 # decoded by this model's VAE can reach (the VAE softens edges and shifts colours a little).
@@ -240,13 +245,14 @@ class Editor:
     def image(self, array: np.ndarray):
         return self.torch.from_numpy(np.ascontiguousarray(array)).float()[None]
 
-    def bank(self, array: np.ndarray):
-        key = array.tobytes()
+    def bank(self, array: np.ndarray, end: Optional[str] = None):
+        key = (array.tobytes(), end)
         if key not in self._banks:
             with self.torch.inference_mode():
                 (latent,) = self.comfy_nodes.VAEEncode().encode(self.vae, self.image(array))
+                ends = {} if end is None else {"inversion_end": end}
                 self._banks[key] = self.nodes["DragonDDIMInversion"]().invert(
-                    self.model, latent, self.positive, self.steps)["result"][0]
+                    self.model, latent, self.positive, self.steps, **ends)["result"][0]
         return self._banks[key]
 
     def round_trip(self, array: np.ndarray) -> np.ndarray:
@@ -261,15 +267,17 @@ class Editor:
         image = self.image(case.image)
         mask = torch.from_numpy(case.object_mask).float()[None]
         p = case.params
+        variant = dict(variant)
+        end = variant.pop("inversion_end", None)
         with torch.inference_mode():
-            bank = self.bank(case.image)
+            bank = self.bank(case.image, end)
             if case.mode in ("move", "resize"):
                 (edit,) = n["DragonEditMove"]().build(image, p["dx"], p["dy"], p.get("scale", 1.0), "{}", mask)
             elif case.mode == "drag":
                 region = torch.from_numpy(case.edit_region).float()[None]
                 (edit,) = n["DragonEditDrag"]().build(image, json.dumps({"points": p["points"]}), region)
             else:
-                ref_bank = self.bank(case.reference_image)
+                ref_bank = self.bank(case.reference_image, end)
                 ref_image = self.image(case.reference_image)
                 ref_mask = torch.from_numpy(case.reference_mask).float()[None]
                 if case.mode == "appearance":
