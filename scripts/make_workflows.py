@@ -1,4 +1,4 @@
-"""Generate the example workflows in examples_workflows/ from the compact descriptions below.
+"""Generate the example workflows in example_workflows/ from the compact descriptions below.
 
 The workflows are ComfyUI front-end (UI/"litegraph") JSON, version 0.4, in the form the 1.32 front end exports
 (``app.graphToPrompt().workflow``): nodes with id/type/pos/size/flags/order/mode/inputs/outputs/properties/
@@ -41,9 +41,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-OUT_DIR = REPO_ROOT / "examples_workflows"
+OUT_DIR = REPO_ROOT / "example_workflows"
 INPUT_DIR = OUT_DIR / "input"
-TEMPLATE_LINK = REPO_ROOT / "example_workflows"  # the folder name ComfyUI serves templates from (a symlink)
 
 DEMO_STEPS = 20
 SD_STEPS = 50
@@ -502,7 +501,7 @@ def note_text(name: str, info: dict, demo: bool, v: Variant) -> str:
         if info.get("reference_scene"):
             images.append(input_image_name(info["reference_scene"], SD_SIZE))
         lines += [
-            f"{step}. Copy {', '.join(images)} from custom_nodes/comfyui-dragondiffusion/examples_workflows/input/ "
+            f"{step}. Copy {', '.join(images)} from custom_nodes/comfyui-dragondiffusion/example_workflows/input/ "
             "into ComfyUI/input (or upload your own image in Load Image; sides must be multiples of 8 px; then "
             "redraw the box / points in the edit node's editor and describe the new image in the prompt).",
             f"{step + 1}. Queue. The inversion runs once ({SD_STEPS} DDIM steps); change only the edit and queue "
@@ -639,6 +638,7 @@ def build_workflow(name: str, nodes: list[Node], object_info: dict, note: str, g
         out_nodes.append(entry)
 
     return {
+        # The folder's former name stays in the id's namespace so that the workflows keep their ids.
         "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"comfyui-dragondiffusion/examples_workflows/{name}")),
         "revision": 0,
         "last_node_id": len(nodes),
@@ -747,7 +747,7 @@ def to_png_bytes(image) -> bytes:
 
 
 def input_images() -> dict[str, bytes]:
-    """examples_workflows/input/: every example scene at 64 px (what DragonDemoModel renders) and at 512 px."""
+    """example_workflows/input/: every example scene at 64 px (what DragonDemoModel renders) and at 512 px."""
     return {input_image_name(scene, size): to_png_bytes(render(scene, size))
             for scene in SCENES for size in (DEMO_SIZE, SD_SIZE)}
 
@@ -1001,7 +1001,7 @@ def main(argv=None) -> int:
             stale = [rel for rel, data in files.items()
                      if not (OUT_DIR / rel).is_file() or (OUT_DIR / rel).read_bytes() != data]
             for rel in stale:
-                print(f"[make_workflows] out of date: examples_workflows/{rel}")
+                print(f"[make_workflows] out of date: example_workflows/{rel}")
             return 1 if stale else 0
 
         (OUT_DIR / "input").mkdir(parents=True, exist_ok=True)
