@@ -50,7 +50,7 @@ def main() -> None:
     import comfy.samplers
     from dragon_test_helpers import tiny_model as tm
 
-    host = pack.nodes.host
+    samplers = pack.nodes.samplers
     sampling_nodes = pack.nodes.sampling_nodes
     inversion_nodes = pack.nodes.inversion_nodes
     edit_nodes = pack.nodes.edit_nodes
@@ -117,7 +117,7 @@ def main() -> None:
         inv = comfy.samplers.CFGGuider(model)
         inv.set_conds(positive, positive)
         inv.set_cfg(1.0)
-        sampler = host._SigmaPassThrough(host.inversion_sampler_function, extra_options={"bank": bank})
+        sampler = samplers._SigmaPassThrough(samplers.inversion_sampler_function, extra_options={"bank": bank})
         x_T = inv.sample(torch.zeros_like(latent["samples"]), latent["samples"], sampler, sigmas, seed=0)
         guider = comfy.samplers.CFGGuider(model)
         guider.set_conds(positive, negative)
@@ -137,7 +137,7 @@ def main() -> None:
         return edit_nodes.DragonEditDrag().build(image, json.dumps({"points": [[s // 3, s // 3, s // 2, s // 2]]}))[0]
 
     def invert():
-        return host.run_inversion(model, latent, positive, args.steps,
+        return samplers.run_inversion(model, latent, positive, args.steps,
                                   inversion_nodes.policy_from_options(options, args.steps))[0]
 
     def edit(schedule, bank):
