@@ -56,9 +56,9 @@ def build_model(arch: str, dtype: torch.dtype = torch.float32):
 
     with torch.inference_mode():
         if arch == "sd15":
-            return tm.build_model(tm.sd15_config(), seed=0, dtype=dtype)
+            return tm.build_model(tm.sd15_config(), seed=0, dtype=dtype, in_place=True)
         if arch == "sdxl":
-            return tm.build_model(tm.sdxl_config(), seed=0, dtype=dtype)
+            return tm.build_model(tm.sdxl_config(), seed=0, dtype=dtype, in_place=True)
         if arch == "tiny":
             return tm.build_model(tm.tiny_config(), seed=0, dtype=dtype)
         if arch == "narrow-sdxl":
