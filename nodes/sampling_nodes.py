@@ -31,7 +31,7 @@ _AUTO_NOTE = " -1 = the authors' default for the edit mode."
 
 
 class DragonGuidanceOptions:
-    DESCRIPTION = ("Energy guidance and cross-branch attention settings (SPEC §3-§6). Every -1 means the authors' "
+    DESCRIPTION = ("Energy guidance and cross-branch attention settings. Every -1 means the authors' "
                    "default for the edit's mode. DiffEditor = guide fewer steps, plus regional SDE and time travel.")
     CATEGORY = CATEGORY
     RETURN_TYPES = ("DRAGON_GUIDANCE",)
