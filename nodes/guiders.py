@@ -7,7 +7,7 @@ import torch
 
 import comfy.samplers
 
-from ..dragon_core.background import background_keep_mask, blend_toward_reference, refold_denoised
+from ..dragon_core.background import background_keep_mask, blend_toward, refold_denoised
 from ..dragon_core.errors import DragonInputError
 from ..dragon_core.geometry import build_geometry
 from ..dragon_core.guidance import GuidanceConfig, content_gradient_needed, energy_gradient
@@ -73,12 +73,12 @@ class DragonGuider(comfy.samplers.CFGGuider):
             raise off_grid_error(float(sigma), self.bank.sigmas)
         g = self.run.guidance
         if step is not None and step in g.attention_steps:
-            self.recompute_reference_branch(step, model_options)
+            self.recompute_inversion_branch(step, model_options)
         x_in = x
         if step is not None and step in g.background_steps:
-            x_in = blend_toward_reference(x, self.bank.reference_latent(step), self.background_keep)
+            x_in = blend_toward(x, self.bank.inverted_latent(step), self.background_keep)
         if step is not None and step in g.object_steps and self.object_lock.keep is not None:
-            x_in = blend_toward_reference(x_in, self.carried_reference(step), self.object_lock.keep)
+            x_in = blend_toward(x_in, self.carried_inversion(step), self.object_lock.keep)
         denoised = super().predict_noise(x_in, timestep, model_options, seed)
         if step is None:
             return denoised
@@ -94,22 +94,22 @@ class DragonGuider(comfy.samplers.CFGGuider):
             denoised = self.object_lock.x0(denoised)
         return denoised
 
-    def carried_reference(self, step: int) -> torch.Tensor:
+    def carried_inversion(self, step: int) -> torch.Tensor:
         """The inverted latent of ``step`` with the object carried to its target (see dragon_core.object_lock)."""
-        ref = self.reference_bank.reference_latent(step) if self.reference_bank is not None else None
-        return self.object_lock.carried(self.bank.reference_latent(step), ref)
+        ref = self.reference_bank.inverted_latent(step) if self.reference_bank is not None else None
+        return self.object_lock.carried(self.bank.inverted_latent(step), ref)
 
     def energy_gradient(self, x, sigma, step, model_options, content: bool = True):
-        ref = self.reference_features(self.bank, step, model_options)  # no grad needed: plain inference
-        rep = (self.reference_features(self.reference_bank, step, model_options)
+        inv = self.inverted_features(self.bank, step, model_options)  # no grad needed: plain inference
+        rep = (self.inverted_features(self.reference_bank, step, model_options)
                if self.reference_bank is not None else None)
         # the feature pass and its backward see the model's inference weights as normal aliases: no copy
         with inference_tensors_as_normal(), torch.enable_grad():
-            ref = [normal_tensor(f) for f in ref]
+            inv = [normal_tensor(f) for f in inv]
             rep = [normal_tensor(f) for f in rep] if rep is not None else None
             x_plain = normal_tensor(x)
             sigma_plain = normal_tensor(sigma)
-            return energy_gradient(lambda xx, ss: self.features(xx, ss, model_options), x_plain, sigma_plain, ref,
+            return energy_gradient(lambda xx, ss: self.features(xx, ss, model_options), x_plain, sigma_plain, inv,
                                    self.run.geometry, self.run.guidance, rep, self.run.stats, content)
 
     def features(self, x, sigma, model_options):
@@ -126,9 +126,9 @@ class DragonGuider(comfy.samplers.CFGGuider):
             raise RuntimeError(f"feature pass captured {len(feats)} maps instead of 2 (layout {self.run.layout})")
         return feats
 
-    def recompute_reference_branch(self, step: int, model_options) -> None:
-        """For a bank that did not record this step's attention (lean), run the reference branch now: one
-        cond-only pass on the inverted latent z_ref(step) records its attention inputs and features."""
+    def recompute_inversion_branch(self, step: int, model_options) -> None:
+        """For a bank that did not record this step's attention (lean), run the inversion branch now: one
+        cond-only pass on the inverted latent z_inv(step) records its attention inputs and features."""
         self.run.scratch.clear()
         for bank in (self.bank, self.reference_bank):
             if bank is None or bank.policy.wants_attention(step):
@@ -136,17 +136,17 @@ class DragonGuider(comfy.samplers.CFGGuider):
             scratch = MemoryBank(sigmas=bank.sigmas, latent_shape=bank.latent_shape, model_tag=bank.model_tag,
                                  policy=BankPolicy(dtype=torch.float32, device=str(self.model_patcher.load_device)))
             device = self.model_patcher.load_device
-            x_ref = bank.reference_latent(step).to(device)
+            x_inv = bank.inverted_latent(step).to(device)
             timestep = bank.sigmas[step].to(device).reshape(1)
             self.run.recording = scratch
             try:
-                comfy.samplers.sampling_function(self.inner_model, x_ref, timestep, None, self.conds.get("positive"),
+                comfy.samplers.sampling_function(self.inner_model, x_inv, timestep, None, self.conds.get("positive"),
                                                  1.0, model_options=with_pass(model_options, RECORD))
             finally:
                 self.run.recording = None
             self.run.scratch[id(bank)] = scratch
 
-    def reference_features(self, bank: MemoryBank, step: int, model_options):
+    def inverted_features(self, bank: MemoryBank, step: int, model_options):
         stored = bank.features.get(step)
         scratch = self.run.scratch.get(id(bank))
         if stored is None and scratch is not None:
@@ -155,8 +155,8 @@ class DragonGuider(comfy.samplers.CFGGuider):
         if stored is not None:
             return [f.to(device=device, dtype=torch.float32).clone() for f in stored]
         with torch.no_grad():
-            x_ref = bank.reference_latent(step).to(device)
-            feats = self.features(normal_tensor(x_ref), bank.sigmas[step].to(device), model_options)
+            x_inv = bank.inverted_latent(step).to(device)
+            feats = self.features(normal_tensor(x_inv), bank.sigmas[step].to(device), model_options)
         return [f.detach().float() for f in feats]
 
     def plain_eps(self, x, sigma, model_options):

@@ -58,7 +58,7 @@ class DragonGuidanceOptions:
             "attention_end_step": ("INT", {"default": -1, "min": -1, "max": 1000,
                                    "tooltip": "Last step with cross-branch attention." + _AUTO_NOTE}),
             "cross_branch_attention": ("BOOLEAN", {"default": True,
-                                       "tooltip": "Feed the reference branch's keys/values into the edit (keeps "
+                                       "tooltip": "Feed the inversion branch's keys/values into the edit (keeps "
                                                   "identity and background)."}),
             "regional_sde": ("BOOLEAN", {"default": True, "tooltip": "DiffEditor schedule only: stochastic steps inside "
                                                                      "the edit region (dragon_ddim sampler)."}),
