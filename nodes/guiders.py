@@ -18,6 +18,7 @@ from .grad_weights import inference_tensors_as_normal, normal_tensor
 from .input_checks import check_edit_matches_latent, check_reference_bank
 from .patches import EDIT, FEATURES, PLAIN, RECORD, FeaturesReady, patched_clone, with_pass
 from .runs import EditRun, RecordRun
+from .sampler_support import check_noise, check_sampler, off_grid_error
 from .unet_layout import model_tag, unet_layout, vae_factor
 
 
@@ -37,8 +38,9 @@ class DragonInversionGuider(comfy.samplers.CFGGuider):
 class DragonGuider(comfy.samplers.CFGGuider):
     """CFG guider with DragonDiffusion's cross-branch attention and energy guidance.
 
-    Works with any first-order sampler (euler, ddim, the pack's dragon_ddim) on the inversion's sigmas: the
-    energy gradient is folded into the returned x0 so that the step equals the paper's guided DDIM step.
+    Works with euler, ddim and the pack's dragon_ddim on the inversion's sigmas: the energy gradient is folded
+    into the returned x0 so that their step equals the paper's guided DDIM step. Every other sampler, added noise
+    and any evaluation off the bank's sigmas are refused (nodes/sampler_support.py says why).
     """
 
     def __init__(self, model, positive, negative, cfg: float, bank: MemoryBank, edit, guidance: GuidanceConfig,
@@ -67,6 +69,8 @@ class DragonGuider(comfy.samplers.CFGGuider):
     def predict_noise(self, x, timestep, model_options={}, seed=None):
         sigma = timestep.flatten()[0]
         step = self.bank.step_index(float(sigma))
+        if step is None:
+            raise off_grid_error(float(sigma), self.bank.sigmas)
         g = self.run.guidance
         if step is not None and step in g.attention_steps:
             self.recompute_inversion_branch(step, model_options)
@@ -165,10 +169,17 @@ class DragonGuider(comfy.samplers.CFGGuider):
 
     def sample(self, noise, latent_image, sampler, sigmas, denoise_mask=None, callback=None, disable_pbar=False,
                seed=None):
+        from .samplers import dragon_ddim_function  # samplers.py imports this module
+
+        check_sampler(sampler, (dragon_ddim_function,))
+        check_noise(noise)
         self.bank.check_compatible(sigmas, tuple(latent_image.shape))
         if self.reference_bank is not None:
             self.reference_bank.check_compatible(sigmas, self.reference_bank.latent_shape, "reference_bank")
         if denoise_mask is not None:
             raise DragonInputError("latent", "has a noise_mask; DragonDiffusion keeps the background through its "
                                    "energy and attention, remove the mask (or use an edit region instead)")
-        return super().sample(noise, latent_image, sampler, sigmas, denoise_mask, callback, disable_pbar, seed)
+        # A copy: samplers may write into the sigmas (uni_pc does), and these are often DragonBankSigmas' output,
+        # which ComfyUI caches and hands to the next prompt.
+        return super().sample(noise, latent_image, sampler, sigmas.clone(), denoise_mask, callback, disable_pbar,
+                              seed)

@@ -222,8 +222,8 @@ def run_edit(guider: DragonGuider, seed: int) -> torch.Tensor:
 
 class DragonGuiderNode:
     DESCRIPTION = ("DragonDiffusion as a GUIDER for SamplerCustomAdvanced. Requires: sigmas = DragonBankSigmas of "
-                   "the same bank, noise = DisableNoise, latent = DragonStartLatent, and a first-order sampler "
-                   "(ddim, euler, or DragonDDIMSampler for regional SDE / time travel).")
+                   "the same bank, noise = DisableNoise, latent = DragonStartLatent, and sampler = euler or ddim "
+                   "(KSamplerSelect) or DragonDDIMSampler (regional SDE / time travel); other samplers are refused.")
     CATEGORY = CATEGORY
     RETURN_TYPES = ("GUIDER",)
     RETURN_NAMES = ("guider",)
