@@ -60,7 +60,7 @@ class GuidanceConfig:
     cfg: Optional[float] = None     # the paper presets' per-mode CFG; None: the sampler node's cfg input
     whole_cells: bool = False       # the paper: whole-cell start latent and energy pairing (no sub-cell placement)
     paper_inversion: bool = False   # the paper: the bank must be inverted to alpha_bar_0 (DragonDDIMInversion)
-    drag_start_reference: bool = False  # the paper: drag's step-0 energy reference is the copy-pasted z_T
+    drag_step0_from_start: bool = False  # the paper: drag's step-0 energy reference is the copy-pasted z_T
 
 
 def _at_fraction(steps: int, index_at_50: int) -> int:
@@ -125,7 +125,7 @@ def paper_guidance(mode: str, steps: int, preset: str) -> GuidanceConfig:
     cfg = default_guidance(mode, steps, PAPER_PRESETS[preset])
     return replace(cfg, background_steps=frozenset(), object_steps=frozenset(), preset=preset,
                    cfg=MODE_DEFAULTS[mode]["cfg"], whole_cells=True, paper_inversion=True,
-                   drag_start_reference=mode == "drag")
+                   drag_step0_from_start=mode == "drag")
 
 
 def guidance_for(mode: str, steps: int, preset: str = PACK, schedule: str = "DragonDiffusion") -> GuidanceConfig:
@@ -162,7 +162,7 @@ def content_gradient_needed(step: int, cfg: GuidanceConfig, geom: EditGeometry) 
     return geom.vacated is not None and bool(geom.vacated.any())
 
 
-def energy_gradient(features_fn: FeatureFn, x: Tensor, sigma: Tensor, ref_feats: Sequence[Tensor],
+def energy_gradient(features_fn: FeatureFn, x: Tensor, sigma: Tensor, inv_feats: Sequence[Tensor],
                     geom: EditGeometry, cfg: GuidanceConfig, rep_feats: Optional[Sequence[Tensor]] = None,
                     stats: Optional[GuidanceStats] = None, content: bool = True) -> Tensor:
     """g = c * [grad(es * E_edit) inside the gradient region + grad(es * E_content) outside], with respect to the
@@ -179,7 +179,7 @@ def energy_gradient(features_fn: FeatureFn, x: Tensor, sigma: Tensor, ref_feats:
     with torch.enable_grad():
         x_leaf = x.detach().clone().requires_grad_(True)
         cur = features_fn(x_leaf, sigma)
-        e_edit, e_content = edit_energy(cur, ref_feats, geom, cfg.weights, rep_feats)
+        e_edit, e_content = edit_energy(cur, inv_feats, geom, cfg.weights, rep_feats)
         if stats is not None:
             stats.feature_passes += 1
         region = geom.latent_gradient_region.to(device=x.device, dtype=x.dtype)

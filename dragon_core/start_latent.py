@@ -1,5 +1,4 @@
-"""Copy-paste initialisation of the start latent x_T per mode (DragonDiffusion Sec. 3.4: the inverted noise of
-the object, copied to where it should be)."""
+"""Copy-paste initialisation of the start latent x_T per mode (docs/SPEC.md §4; DragonDiffusion Sec. 3.4)."""
 from __future__ import annotations
 
 from typing import Optional
@@ -8,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .edit_spec import patch_pairs
+from .grids import patch_pairs
 from .geometry import EditGeometry
 
 
@@ -35,18 +34,18 @@ def subcell_shift(x: Tensor, shift_rc: tuple[float, float]) -> Tensor:
     return shifted.to(x.dtype)
 
 
-DRAG_PATCH_RADIUS = 1  # the authors' drag copies the 3x3 latent patch at each handle (their process_drag)
+DRAG_PATCH_RADIUS = 1  # docs/SPEC.md §4: drag copies the 3x3 latent patch at each handle (the authors' process_drag)
 
 
 def start_latent(x_T: Tensor, geom: EditGeometry, reference_x_T: Optional[Tensor] = None,
                  subcell: Optional[bool] = None, drag_radius: int = DRAG_PATCH_RADIUS) -> Tensor:
     """The edited branch's start latent from the inverted x_T of the base (and reference) image.
 
-    The paper copies whole latent cells, so the copied object lands up to half a cell (4 px) from where the edit
-    asked; with ``subcell`` (beyond the paper; default: unless ``geom.whole_cells``) the copied noise is first
-    moved by the rounded-away fraction. A drag copies the (2 * drag_radius + 1)^2 patch around each handle;
-    with whole cells, pair after pair into the same latent as the authors' code does (a later pair reads what
-    an earlier one wrote)."""
+    The papers copy whole latent cells (docs/SPEC.md §4), so the copied object lands up to half a cell (4 px)
+    from where the edit asked; with ``subcell`` (beyond the paper; default: unless ``geom.whole_cells``) the
+    copied noise is first moved by the rounded-away fraction. A drag copies the (2 * drag_radius + 1)^2 patch
+    around each handle; with whole cells, pair after pair into the same latent as the authors' code does (a
+    later pair reads what an earlier one wrote)."""
     if subcell is None:
         subcell = not geom.whole_cells
     x = x_T.clone()

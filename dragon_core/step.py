@@ -20,7 +20,7 @@ from typing import Callable, Optional, Sequence
 import torch
 from torch import Tensor
 
-from .background import blend_toward_reference
+from .background import blend_toward
 
 DenoiseFn = Callable[[Tensor], Tensor]      # x_in -> CFG x0 prediction (the host's UNet passes)
 GradientFn = Callable[[Tensor], Tensor]     # x_in -> energy gradient g (eps units)
@@ -29,13 +29,10 @@ X0Transform = Callable[[Tensor], Tensor]
 
 @dataclass(frozen=True)
 class Blend:
-    """Before the UNet sees it, the latent follows ``reference`` where ``keep`` is 1 (the pack's locks)."""
-    reference: Tensor
+    """Before the UNet sees it, the latent follows ``target`` where ``keep`` is 1 (the pack's locks: the
+    inverted latent of the step, or the object's carried inversion)."""
+    target: Tensor
     keep: Tensor
-
-
-def blend_toward(x: Tensor, blend: Blend) -> Tensor:
-    return blend_toward_reference(x, blend.reference, blend.keep)
 
 
 def fold_guidance(x_in: Tensor, eps: Tensor, grad: Tensor, sigma: Tensor | float,
@@ -74,7 +71,7 @@ def edit_step_x0(x: Tensor, sigma: Tensor, sigma_down: Tensor | float, denoise: 
     """
     x_in = x
     for blend in blends:
-        x_in = blend_toward(x_in, blend)
+        x_in = blend_toward(x_in, blend.target, blend.keep)
     denoised = denoise(x_in)
     if energy_grad is not None:
         eps = (x_in - denoised) / sigma

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from ..dragon_core.edit_spec import ImageSize
+from ..dragon_core.grids import ImageSize
 from ..dragon_core.errors import DragonInputError
 from .unet_layout import model_tag, vae_factor
 

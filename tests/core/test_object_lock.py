@@ -3,7 +3,9 @@ appearance statistics shift."""
 import pytest
 import torch
 
-from dragon_core.edit_spec import ImageSize, box_to_mask, make_appearance_edit, make_drag_edit, make_move_edit
+from dragon_core.editor_json import box_to_mask
+from dragon_core.edits import make_appearance_edit, make_drag_edit, make_move_edit
+from dragon_core.grids import ImageSize
 from dragon_core.geometry import build_geometry
 from dragon_core.object_lock import appearance_shift, grown_placement, harmonic_fill, object_lock, object_mean
 from dragon_core.start_latent import start_latent
@@ -64,7 +66,7 @@ def test_drag_lock_holds_the_target_patches_with_a_ring_inside_the_latent():
     carried = lock.carried(latent_at_step)
     torch.testing.assert_close(carried[..., 2:7, 5:10], latent_at_step[..., 0:5, 0:5])  # the handle (2, 2) grown
     torch.testing.assert_close(carried[..., ~expected.bool()], latent_at_step[..., ~expected.bool()])
-    # the start latent itself copies SPEC's 3x3 patch only
+    # the start latent itself copies the papers' 3x3 patch only (docs/SPEC.md §4)
     copied = start_latent(latent_at_step, g, subcell=False)
     torch.testing.assert_close(copied[..., 3:6, 6:9], latent_at_step[..., 1:4, 1:4])
     torch.testing.assert_close(copied[..., 2, 5:10], latent_at_step[..., 2, 5:10])

@@ -12,7 +12,6 @@ Every expected value here is derived in this file from the authors' formulas, wr
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import pytest
 import torch
@@ -20,10 +19,12 @@ import torch.nn.functional as F
 
 from dragon_core import guidance as guidance_module
 from dragon_core.attention import InjectionMode
-from dragon_core.edit_spec import ImageSize, box_to_mask, make_drag_edit, make_move_edit, make_paste_edit
+from dragon_core.editor_json import box_to_mask
+from dragon_core.edits import make_drag_edit, make_move_edit, make_paste_edit
+from dragon_core.grids import ImageSize
 from dragon_core.energy import EnergyWeights, edit_energy
 from dragon_core.geometry import build_geometry
-from dragon_core.guidance import PAPER_PRESETS, energy_gradient, paper_guidance
+from dragon_core.guidance import energy_gradient, paper_guidance
 from dragon_core.inversion import ddim_invert, end_level, reinvert_step, start_level
 from dragon_core.sampling import sample_dragon, sde_eta_map, step_sigma_down
 from dragon_core.schedule import ancestral_sigmas, scaled_linear_alphas_cumprod, sigmas_from_alphas_cumprod
@@ -83,7 +84,7 @@ def test_paper_preset_settings_are_the_authors(mode, preset):
         assert want is None or got == want
     # nothing beyond the paper
     assert not cfg.background_steps and not cfg.object_steps
-    assert cfg.whole_cells and cfg.paper_inversion and cfg.drag_start_reference == (mode == "drag")
+    assert cfg.whole_cells and cfg.paper_inversion and cfg.drag_step0_from_start == (mode == "drag")
 
 
 def test_no_time_travel_without_energy():
@@ -413,7 +414,7 @@ def pack_edit(model, z0, mode, preset, noise_seed=0, sabotage=None):
 
     bank = ddim_invert(eps_x, start_level(z0, sigmas[-1]), sigmas)
     x_start = start_latent(bank[0], geom)
-    step0_ref = x_start if cfg.drag_start_reference and sabotage != "step-0 reference" else bank[0]
+    step0_ref = x_start if cfg.drag_step0_from_start and sabotage != "step-0 reference" else bank[0]
     eta = sde_eta_map(geom.latent_edit_region, cfg.sde_eta_inside, cfg.sde_eta_outside, torch.float64)
 
     def denoise(x, s, i):

@@ -1,10 +1,11 @@
-"""Edit specifications: grid conversions on non-square images and the validation errors users see."""
+"""Edits, grids and placement: grid conversions on non-square images and the validation errors users see."""
 import pytest
 import torch
 
-from dragon_core.edit_spec import (ImageSize, box_to_mask, make_appearance_edit, make_drag_edit, make_move_edit,
-                                   make_paste_edit, mask_to_grid, parse_editor_json, patch_pairs, patch_samples,
-                                   placement, point_to_cell, rasterize)
+from dragon_core.editor_json import box_to_mask, parse_editor_json, rasterize
+from dragon_core.edits import make_appearance_edit, make_drag_edit, make_move_edit, make_paste_edit
+from dragon_core.grids import ImageSize, mask_to_grid, patch_pairs, patch_samples, point_to_cell
+from dragon_core.placement import placement
 from dragon_core.energy import sample_at
 from dragon_core.errors import DragonInputError
 from dragon_core.geometry import build_geometry
@@ -77,7 +78,7 @@ def test_the_exact_view_places_the_object_to_the_pixel_where_whole_cells_miss(of
     m = box(20, 16, 24, 16) > 0.5   # centre (32, 24) px
     p = placement(m, scale, offset, SIZE, SIZE, "dx/dy")
     centre = torch.tensor([32.0, 24.0])
-    carried = p.carry(_ramp(SIZE.grid))[0]           # where each destination cell reads the reference from
+    carried = p.carry(_ramp(SIZE.grid))[0]           # where each destination cell reads its source from
     dst = _ramp(SIZE.grid)[0]
     expected = centre + (dst[:, p.target].T - centre - torch.tensor(offset)) / scale
     torch.testing.assert_close(carried[:, p.target].T, expected, atol=1e-4, rtol=0)
