@@ -43,7 +43,7 @@ class DragonBankOptions:
                                                "10% of the steps; raise this to save memory."}),
             "record_features": ("BOOLEAN", {"default": False,
                                 "tooltip": "Record the decoder features the energy compares against during the "
-                                           "inversion (faster edits, +236 MB at 512 px / 50 steps; taken at the "
+                                           "inversion (faster edits, more bank memory; taken at the "
                                            "neighbouring inversion level). Off: recomputed on the inverted latent at each guided "
                                            "step (a UNet pass that stops after the last feature block)."}),
             "feature_until_step": ("INT", {"default": 30, "min": 0, "max": 1000,
