@@ -29,7 +29,7 @@ def main() -> None:
     from dragon_test_helpers import tiny_model as tm
 
     comfy.utils.PROGRESS_BAR_ENABLED = False
-    host, sampling_nodes = pack.nodes.host, pack.nodes.sampling_nodes
+    guiders, samplers, sampling_nodes = pack.nodes.guiders, pack.nodes.samplers, pack.nodes.sampling_nodes
     with torch.inference_mode():
         model = tm.build_model(tm.sd15_config(), seed=0)
     gen = torch.Generator().manual_seed(0)
@@ -54,14 +54,14 @@ def main() -> None:
                 phases[label] += time.perf_counter() - start
         setattr(cls, name, wrapper)
 
-    timed(host.DragonGuider, "energy_gradient", "energy gradient (feature pass + backward + energy)")
-    timed(host.DragonGuider, "features", "  of which feature passes (forward with grad, truncated)")
-    timed(host.DragonGuider, "reference_features", "reference features (truncated no-grad pass)")
-    timed(host.DragonGuider, "recompute_reference_branch", "reference branch recompute (lean banks)")
-    timed(host.DragonGuider, "predict_noise", "predict_noise total (CFG + all of the above)")
+    timed(guiders.DragonGuider, "energy_gradient", "energy gradient (feature pass + backward + energy)")
+    timed(guiders.DragonGuider, "features", "  of which feature passes (forward with grad, truncated)")
+    timed(guiders.DragonGuider, "reference_features", "reference features (truncated no-grad pass)")
+    timed(guiders.DragonGuider, "recompute_reference_branch", "reference branch recompute (lean banks)")
+    timed(guiders.DragonGuider, "predict_noise", "predict_noise total (CFG + all of the above)")
 
     with torch.inference_mode():
-        bank, _ = host.run_inversion(model, latent, positive, args.steps, pack.nodes.inversion_nodes.policy_from_options(None, args.steps))
+        bank, _ = samplers.run_inversion(model, latent, positive, args.steps, pack.nodes.inversion_nodes.policy_from_options(None, args.steps))
         (edit,) = pack.nodes.edit_nodes.DragonEditMove().build(image, s // 8, s // 16, 1.0,
                                                                json.dumps({"boxes": [[s // 4, s // 4, s // 4, s // 4]]}))
         guider = sampling_nodes.make_guider(model, positive, negative, bank, edit, 4.0, None)

@@ -1,10 +1,11 @@
 """DragonDiffusion engine: plain PyTorch (+ einops), no ComfyUI. See ../shared/SPEC.md and docs/ARCHITECTURE.md.
 
-Modules, one idea each: schedule (DDIM in sigma space), inversion, memory_bank, edit_spec (typed edits and
-validation), geometry (edits on the feature/latent grids), energy, attention (cross-branch policies),
-guidance (defaults, schedules, energy gradient), start_latent (copy-paste init), background and object_lock
-(beyond the paper: regions that follow the inversion), sampling (the guided loop), features (the protocol a host
-implements).
+Modules, one idea each: schedule (DDIM in sigma space), inversion, memory_bank, grids (image size, pixels to grid
+cells), placement (a mask scaled and moved onto a grid), edits (typed, validated edits), editor_json (the web
+editor's points, boxes and strokes), geometry (edits on the feature/latent grids), energy, attention (cross-branch
+policies), guidance (defaults, schedules, energy gradient), start_latent (copy-paste init), background and
+object_lock (beyond the paper: regions that follow the inversion), sampling (the guided loop), features (the
+protocol a host implements).
 """
 from .errors import DragonInputError
 

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .edit_spec import mask_to_grid
+from .grids import mask_to_grid
 
 
 class InjectionMode(str, Enum):

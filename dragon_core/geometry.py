@@ -11,8 +11,9 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from .edit_spec import (AppearanceEdit, DragEdit, Edit, FEATURE_CELL_PX, ImageSize, MoveEdit, PasteEdit,
-                        Placement, mask_coverage, mask_to_grid, patch_pairs, patch_samples, placement, point_to_cell)
+from .edits import AppearanceEdit, DragEdit, Edit, MoveEdit, PasteEdit
+from .grids import FEATURE_CELL_PX, ImageSize, mask_coverage, mask_to_grid, patch_pairs, patch_samples, point_to_cell
+from .placement import Placement, placement
 from .errors import DragonInputError
 
 

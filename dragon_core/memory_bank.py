@@ -10,8 +10,9 @@ a quarter of float32, half of float16, with a relative error of at most 1/254 of
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Optional
+import math
+from dataclasses import dataclass, field, replace
+from typing import Optional, Sequence
 
 import torch
 from torch import Tensor
@@ -40,17 +41,35 @@ class QuantizedTokens:
 
 
 @dataclass(frozen=True)
+class AttentionLayer:
+    """A decoder self-attention layer of the layer map (docs/LAYER_MAP.md): its bank name ("block.index"), the
+    latent cells one of its tokens covers per side, and its width (channels)."""
+    name: str
+    downscale: int
+    channels: int
+
+    def tokens(self, latent_hw: tuple[int, int]) -> int:
+        # the UNet's stride-2 convolutions round up at every level
+        return -(-latent_hw[0] // self.downscale) * -(-latent_hw[1] // self.downscale)
+
+
+@dataclass(frozen=True)
 class BankPolicy:
-    """What to record and where. ``None`` step sets mean every step."""
+    """What to record and where. ``None`` step (layer) sets mean every step (layer)."""
     dtype: torch.dtype = torch.float16
     device: str = "cpu"
     attention_steps: Optional[frozenset[int]] = None
     feature_steps: Optional[frozenset[int]] = None
     record_attention: bool = True
     record_features: bool = True
+    attention_layers: Optional[frozenset[str]] = None
 
-    def wants_attention(self, step: int) -> bool:
-        return self.record_attention and (self.attention_steps is None or step in self.attention_steps)
+    def wants_attention(self, step: int, layer: Optional[str] = None) -> bool:
+        """Whether ``step`` is recorded (and, given ``layer``, that layer at that step). A layer left out is not
+        recomputed at edit time: the edit's self-attention runs on its own keys there."""
+        if not self.record_attention or (self.attention_steps is not None and step not in self.attention_steps):
+            return False
+        return layer is None or self.attention_layers is None or layer in self.attention_layers
 
     def wants_features(self, step: int) -> bool:
         return self.record_features and (self.feature_steps is None or step in self.feature_steps)
@@ -77,7 +96,7 @@ class MemoryBank:
         return i if float(diffs[i]) <= rel_tol * max(float(sigma), 1e-8) + 1e-7 else None
 
     def record_attention(self, step: int, layer: str, tokens: Tensor) -> None:
-        if not self.policy.wants_attention(step):
+        if not self.policy.wants_attention(step, layer):
             return
         if self.policy.dtype == torch.int8:
             self.attention[(step, layer)] = QuantizedTokens.quantize(tokens, self.policy.device)
@@ -125,3 +144,50 @@ class MemoryBank:
         return (f"{self.steps} steps, latent {self.latent_shape[-1]}x{self.latent_shape[-2]}, "
                 f"{len(self.attention)} attention entries over {layers} layers, {len(self.features)} feature steps, "
                 f"{mb:.1f} MiB ({str(self.policy.dtype).replace('torch.', '')} on {self.policy.device})")
+
+
+# The default bank's budget. Users of drag-editing packs run 8-12 GB cards; the bank lives on the offload device
+# (CPU RAM) by default, and 1 GB is what an SDXL edit can add there next to the model's own offloaded copy.
+DEFAULT_BANK_BUDGET_BYTES = 10 ** 9
+
+
+def estimate_bank_bytes(policy: BankPolicy, layers: Sequence[AttentionLayer], latent_shape: tuple[int, ...],
+                        steps: int) -> int:
+    """Bytes of a bank recorded with ``policy`` over ``steps`` steps (latents and attention; features, when
+    recorded, are not counted): what ``MemoryBank.nbytes`` reports after the inversion."""
+    latent_hw = tuple(latent_shape[-2:])
+    latents = (steps + 1) * math.prod(latent_shape) * 4
+    per_step = 0
+    for layer in layers:
+        if policy.attention_layers is not None and layer.name not in policy.attention_layers:
+            continue
+        tokens = layer.tokens(latent_hw)
+        if policy.dtype == torch.int8:
+            per_step += tokens * layer.channels + tokens * 4  # int8 values, one float32 scale per token
+        else:
+            per_step += tokens * layer.channels * torch.empty((), dtype=policy.dtype).element_size()
+    recorded = sum(1 for step in range(steps) if policy.wants_attention(step))
+    return latents + recorded * per_step
+
+
+def default_policy(layers: Sequence[AttentionLayer], latent_shape: tuple[int, ...], steps: int, device: str,
+                   budget: int = DEFAULT_BANK_BUDGET_BYTES) -> BankPolicy:
+    """The bank recorded when no options are given: int8 attention at every step, energy features recomputed.
+
+    Every decoder self-attention layer when that fits ``budget`` (SD-1.5 at 512 px); otherwise whole decoder
+    levels, finest first, as long as they fit (SDXL at 1024 px: its 64x64 level). The finest attended level
+    carries the most spatial detail of the reference branch, which is what cross-branch attention keeps; the
+    coarse levels of SDXL hold 30 of its 36 layers at a quarter of the tokens each. When not even the finest
+    level fits, nothing but the latents is recorded and the reference branch is recomputed per step (lean)."""
+    full = BankPolicy(dtype=torch.int8, device=device, record_features=False)
+    if estimate_bank_bytes(full, layers, latent_shape, steps) <= budget:
+        return full
+    chosen: list[str] = []
+    for downscale in sorted({layer.downscale for layer in layers}):
+        trial = chosen + [layer.name for layer in layers if layer.downscale == downscale]
+        if estimate_bank_bytes(replace(full, attention_layers=frozenset(trial)), layers, latent_shape, steps) > budget:
+            break
+        chosen = trial
+    if not chosen:
+        return replace(full, record_attention=False)
+    return replace(full, attention_layers=frozenset(chosen))

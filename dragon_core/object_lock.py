@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .background import blend_toward_reference
-from .edit_spec import Placement
+from .placement import Placement
 from .geometry import EditGeometry
 from .start_latent import DRAG_PATCH_RADIUS, drag_patch_cells, start_latent
 

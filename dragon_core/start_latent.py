@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .edit_spec import patch_pairs
+from .grids import patch_pairs
 from .geometry import EditGeometry
 
 

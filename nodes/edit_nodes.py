@@ -1,7 +1,7 @@
 """Nodes: edit specifications (move/resize, content drag, appearance replacement, paste) and box -> mask.
 
 Each node reads its image only for its size (and as the web editor's background), validates everything, and
-outputs a DRAGON_EDIT from dragon_core.edit_spec. Coordinates are image pixels.
+outputs a DRAGON_EDIT from dragon_core.edits. Coordinates are image pixels.
 """
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from typing import Optional
 
 import torch
 
-from ..dragon_core.edit_spec import (EditorState, ImageSize, box_to_mask, make_appearance_edit, make_drag_edit,
-                                     make_move_edit, make_paste_edit, parse_editor_json, rasterize)
+from ..dragon_core.editor_json import box_to_mask, EditorState, parse_editor_json, rasterize
+from ..dragon_core.edits import make_appearance_edit, make_drag_edit, make_move_edit, make_paste_edit
+from ..dragon_core.grids import ImageSize
 from ..dragon_core.errors import DragonInputError
 from .node_errors import user_errors
 

@@ -6,8 +6,10 @@ import torch
 import comfy.model_management
 
 from ..dragon_core.errors import DragonInputError
-from ..dragon_core.memory_bank import BankPolicy
-from .host import run_inversion
+from ..dragon_core.memory_bank import BankPolicy, default_policy
+from .input_checks import check_latent
+from .unet_layout import unet_layout
+from .samplers import run_inversion
 from .node_errors import user_errors
 
 _DTYPES = {"float16": torch.float16, "int8": torch.int8, "bfloat16": torch.bfloat16, "float32": torch.float32}
@@ -57,10 +59,15 @@ class DragonBankOptions:
                  "feature_until_step": feature_until_step},)
 
 
-def policy_from_options(options: dict | None, steps: int) -> BankPolicy:
-    if options is None:  # the same as DragonBankOptions' defaults
-        return BankPolicy(dtype=torch.int8, device=str(comfy.model_management.unet_offload_device()),
-                          record_features=False)
+def policy_from_options(options: dict | None, steps: int, model=None, latent: dict | None = None) -> BankPolicy:
+    """The policy of explicit DragonBankOptions; without options, DragonBankOptions' defaults, restricted to the
+    decoder levels that fit the default budget for this MODEL and latent when they are given (SDXL at 1024 px:
+    dragon_core.memory_bank.default_policy, docs/LAYER_MAP.md)."""
+    if options is None:
+        device = str(comfy.model_management.unet_offload_device())
+        if model is None or latent is None:
+            return BankPolicy(dtype=torch.int8, device=device, record_features=False)
+        return default_policy(unet_layout(model).attention_layers, tuple(check_latent(latent).shape), steps, device)
     if options["attention_from_step"] >= steps:
         raise DragonInputError("bank_options.attention_from_step",
                                f"{options['attention_from_step']} records nothing with {steps} steps; use 0..{steps - 1}")
@@ -92,12 +99,14 @@ class DragonDDIMInversion:
         }, "optional": {
             "bank_options": ("DRAGON_BANK_OPTIONS", {"tooltip": "What to record (DragonBankOptions). Default: "
                                                                 "attention at every step as int8 on the offload "
-                                                                "device; energy features recomputed at edit time."}),
+                                                                "device, every decoder layer while the bank fits 1 GB "
+                                                                "(else the finest levels that fit, e.g. SDXL at 1024 px); "
+                                                                "energy features recomputed at edit time."}),
         }}
 
     @user_errors
     def invert(self, model, latent, positive, steps, bank_options=None):
-        policy = policy_from_options(bank_options, steps)
+        policy = policy_from_options(bank_options, steps, model, latent)
         bank, z_T = run_inversion(model, latent, positive, steps, policy)
         return {"ui": {"text": [bank.describe()]}, "result": (bank, z_T)}
 

@@ -18,7 +18,10 @@ from ..dragon_core.guidance import (DEFAULT_KEEP_BACKGROUND, DEFAULT_KEEP_OBJECT
 from ..dragon_core.memory_bank import MemoryBank
 from ..dragon_core.start_latent import start_latent
 from ..dragon_core.geometry import build_geometry
-from .host import DragonGuider, check_edit_matches_latent, check_reference_bank, dragon_ddim_function, vae_factor
+from .guiders import DragonGuider
+from .input_checks import check_edit_matches_latent, check_reference_bank
+from .samplers import dragon_ddim_function
+from .unet_layout import vae_factor
 from .node_errors import user_errors
 
 CATEGORY = "DragonDiffusion/sampling"

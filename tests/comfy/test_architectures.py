@@ -32,8 +32,12 @@ def nodes(dragon_pack):
 
 
 @pytest.fixture(scope="module")
-def host(dragon_pack):
-    return importlib.import_module("dragon_pack.nodes.host")
+def adapter(dragon_pack):
+    """What these tests read of the ComfyUI layer: the UNet layout and the names of the patches' passes."""
+    layout = importlib.import_module("dragon_pack.nodes.unet_layout")
+    patches = importlib.import_module("dragon_pack.nodes.patches")
+    return types.SimpleNamespace(unet_layout=layout.unet_layout, PASS_KEY=patches.PASS_KEY, RECORD=patches.RECORD,
+                           FEATURES=patches.FEATURES, EDIT=patches.EDIT)
 
 
 @pytest.fixture(scope="module")
@@ -74,13 +78,13 @@ def edits(nodes):
                 "move": nodes["DragonEditMove"]().build(IMAGE, 24, 16, 1.0, MOVE_JSON)[0]}
 
 
-def block_recorder(model, host):
+def block_recorder(model, adapter):
     """A clone of ``model`` whose output_block_patch logs (pass, output block index) for every decoder block
     that starts. Registered before the pack's patches, so it sees a block even where the pack stops the pass."""
     seen = []
 
     def record(h, hsp, transformer_options):
-        seen.append((transformer_options.get(host.PASS_KEY), transformer_options["block"][1]))
+        seen.append((transformer_options.get(adapter.PASS_KEY), transformer_options["block"][1]))
         return h, hsp
 
     counted = model.clone()
@@ -107,19 +111,19 @@ def attention_shapes(bank, step):
 # -- SD-1.5 -------------------------------------------------------------------------------------------
 
 
-def test_sd15_layout_is_read_from_the_real_unet(sd15, host):
+def test_sd15_layout_is_read_from_the_real_unet(sd15, adapter):
     import comfy.model_base
 
     assert type(sd15.model.model) is comfy.model_base.BaseModel
     assert decoder_transformers(sd15.model) == {b: 1 for b in range(3, 12)}  # diffusers up_blocks 1..3
-    layout = host.unet_layout(sd15.model)
+    layout = adapter.unet_layout(sd15.model)
     assert layout.feature_blocks == (6, 9)
     assert layout.decoder_attention == SD15_DECODER_ATTENTION
 
 
 @pytest.mark.slow  # ~3 CPU-minutes for inversion + two guided edits of the 860 M-parameter UNet on 2 cores
-def test_sd15_inversion_drag_and_move_run_end_to_end(sd15, nodes, host):
-    counted, seen = block_recorder(sd15.model, host)
+def test_sd15_inversion_drag_and_move_run_end_to_end(sd15, nodes, adapter):
+    counted, seen = block_recorder(sd15.model, adapter)
     timings = {"build": sd15.build_s}
 
     start = time.perf_counter()
@@ -141,7 +145,7 @@ def test_sd15_inversion_drag_and_move_run_end_to_end(sd15, nodes, host):
     for feats in bank.features.values():
         assert [tuple(f.shape) for f in feats] == [(1, 1280, 8, 8), (1, 640, 16, 16)]
     # The recording passes run the whole decoder.
-    assert {b for kind, b in seen if kind == host.RECORD} == set(range(12))
+    assert {b for kind, b in seen if kind == adapter.RECORD} == set(range(12))
 
     results = {}
     for name, edit in edits(nodes).items():
@@ -150,12 +154,12 @@ def test_sd15_inversion_drag_and_move_run_end_to_end(sd15, nodes, host):
         results[name] = sample(nodes, counted, sd15.positive, sd15.negative, bank, edit)
         timings[name] = time.perf_counter() - start
         assert results[name].shape == (1, 4, 16, 16) and torch.isfinite(results[name]).all(), name
-        features = [b for kind, b in seen if kind == host.FEATURES]
+        features = [b for kind, b in seen if kind == adapter.FEATURES]
         passes = features.count(9)
         assert passes >= 2, (name, passes)  # at least one guided step: reference + current features
         # Every feature pass runs output blocks 0..9 and stops: blocks 10 and 11 never run in one.
         assert sorted(features) == sorted(list(range(10)) * passes), name
-        assert {b for kind, b in seen if kind == host.EDIT} == set(range(12)), name
+        assert {b for kind, b in seen if kind == adapter.EDIT} == set(range(12)), name
     assert (results["drag"] - results["move"]).abs().max() > 1e-3
     print(f"\nSD-1.5 at 16x16 latent, {STEPS} steps, seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
 
@@ -163,7 +167,7 @@ def test_sd15_inversion_drag_and_move_run_end_to_end(sd15, nodes, host):
 # -- SD-2.x -------------------------------------------------------------------------------------------
 
 
-def test_sd2_layout_and_a_move_edit(comfy_host, nodes, host):
+def test_sd2_layout_and_a_move_edit(comfy_host, nodes, adapter):
     """SD-2.x base (eps) is the SD-1.x layout with linear projections and 64-channel heads (SD21 config of
     comfy/model_detection.py, channels narrowed from 320 to 64)."""
     import comfy.supported_models
@@ -174,7 +178,7 @@ def test_sd2_layout_and_a_move_edit(comfy_host, nodes, host):
     config.pop("num_heads")
     model = tm.build_model(comfy.supported_models.SD20(config), seed=0)
     assert decoder_transformers(model) == {b: 1 for b in range(3, 12)}
-    layout = host.unet_layout(model)
+    layout = adapter.unet_layout(model)
     assert (layout.feature_blocks, layout.decoder_attention) == ((6, 9), SD15_DECODER_ATTENTION)
     positive, negative = tm.conditioning(1, tokens=8, context_dim=64), tm.conditioning(2, tokens=8, context_dim=64)
     bank, _ = invert(nodes, model, latent(), positive)
@@ -189,39 +193,24 @@ SDXL_DECODER_ATTENTION = ("0.0", "0.1", "1.0", "1.1", "2.0", "2.1", "3.0", "4.0"
 
 
 def sdxl_model():
-    """comfy.supported_models.SDXL with the SDXL config of comfy/model_detection.py, narrowed: channels 320 -> 32
-    (levels 32/64/128, heads of 64 channels), transformer depths [0,0,2,2,10,10] -> [0,0,1,1,2,2] (decoder
-    [0,0,0,2,2,2,10,10,10] -> [0,0,0,1,1,1,2,2,2]), context 2048 -> 64. Levels, attention placement, several
-    transformer blocks per decoder block and the label embedding (adm_in_channels 2816 = pooled 1280 + six
-    256-d size embeddings) are SDXL's."""
-    import comfy.supported_models
     from dragon_test_helpers import tiny_model as tm
 
-    config = {"use_checkpoint": False, "image_size": 32, "out_channels": 4, "use_spatial_transformer": True,
-              "legacy": False, "num_classes": "sequential", "adm_in_channels": 2816, "in_channels": 4,
-              "model_channels": 32, "num_res_blocks": [2, 2, 2], "transformer_depth": [0, 0, 1, 1, 2, 2],
-              "channel_mult": [1, 2, 4], "transformer_depth_middle": 2, "use_linear_in_transformer": True,
-              "context_dim": 64, "num_head_channels": 64, "transformer_depth_output": [0, 0, 0, 1, 1, 1, 2, 2, 2],
-              "use_temporal_attention": False, "use_temporal_resblock": False}
-    return tm.build_model(comfy.supported_models.SDXL(config), seed=0)
+    return tm.build_narrow_sdxl(seed=0)
 
 
 def sdxl_conditioning(seed: int, pooled_seed: int):
-    """CONDITIONING as CLIPTextEncodeSDXL gives it: tokens plus pooled_output and the size fields of encode_adm."""
-    g = torch.Generator().manual_seed(seed)
-    pooled = torch.randn(1, 1280, generator=torch.Generator().manual_seed(pooled_seed))
-    return [[torch.randn(1, 8, 64, generator=g), {"pooled_output": pooled, "width": 128, "height": 128,
-                                                   "crop_w": 0, "crop_h": 0, "target_width": 128,
-                                                   "target_height": 128}]]
+    from dragon_test_helpers import tiny_model as tm
+
+    return tm.sdxl_conditioning(seed, pooled_seed)
 
 
-def test_sdxl_layout_conditioning_and_move_edit(comfy_host, nodes, host):
+def test_sdxl_layout_conditioning_and_move_edit(comfy_host, nodes, adapter):
     import comfy.model_base
 
     model = sdxl_model()
     assert type(model.model) is comfy.model_base.SDXL
     assert decoder_transformers(model) == {0: 2, 1: 2, 2: 2, 3: 1, 4: 1, 5: 1}  # none at level 0 (blocks 6-8)
-    layout = host.unet_layout(model)
+    layout = adapter.unet_layout(model)
     assert layout.feature_blocks == (3, 6)
     assert layout.decoder_attention == SDXL_DECODER_ATTENTION
 

@@ -228,15 +228,15 @@ def test_interrupt_stops_the_edit_and_the_next_run_is_unaffected(nodes, inputs):
 def test_interrupted_inversion_releases_its_bank(nodes, inputs, monkeypatch):
     import comfy.model_management
 
-    host = importlib.import_module("dragon_pack.nodes.host")
+    samplers = importlib.import_module("dragon_pack.nodes.samplers")
     made = []
-    real = host.MemoryBank
+    real = samplers.MemoryBank
 
     def tracking(*args, **kwargs):
         made.append(real(*args, **kwargs))
         return made[-1]
 
-    monkeypatch.setattr(host, "MemoryBank", tracking)
+    monkeypatch.setattr(samplers, "MemoryBank", tracking)
     comfy.model_management.interrupt_current_processing(True)
     try:
         with pytest.raises(comfy.model_management.InterruptProcessingException):

@@ -36,7 +36,7 @@ DEV_TOOL_FINDINGS = {
 }
 DEV_TOOLS = {path for path, _ in DEV_TOOL_FINDINGS}
 
-# STRING inputs that are parsed as the editor JSON, with limits, and nothing else (dragon_core.edit_spec).
+# STRING inputs that are parsed as the editor JSON, with limits, and nothing else (dragon_core.editor_json).
 JSON_STRING_INPUTS = {("DragonEditMove", "editor_json"), ("DragonEditDrag", "editor_json"),
                       ("DragonEditAppearance", "editor_json")}
 
@@ -338,8 +338,8 @@ def test_web_extension_inserts_no_workflow_text_as_html():
 
 
 @pytest.fixture(scope="module")
-def edit_spec(dragon_pack):
-    return importlib.import_module("dragon_pack.dragon_core.edit_spec")
+def editor_json(dragon_pack):
+    return importlib.import_module("dragon_pack.dragon_core.editor_json")
 
 
 HOSTILE_JSON = {
@@ -355,25 +355,25 @@ HOSTILE_JSON = {
 
 
 @pytest.mark.parametrize("case", sorted(HOSTILE_JSON))
-def test_hostile_editor_json_is_refused_by_name_within_a_second(edit_spec, case):
+def test_hostile_editor_json_is_refused_by_name_within_a_second(editor_json, case):
     errors = importlib.import_module("dragon_pack.dragon_core.errors")
     text = HOSTILE_JSON[case]
     start = time.perf_counter()
     with pytest.raises(errors.DragonInputError) as info:
-        edit_spec.parse_editor_json(text, edit_spec.ImageSize(64, 64))
+        editor_json.parse_editor_json(text, editor_json.ImageSize(64, 64))
     elapsed = time.perf_counter() - start
     assert elapsed < 1.0, f"{case}: {elapsed:.2f} s"
     assert info.value.field.startswith("editor_json"), str(info.value)
     assert len(str(info.value)) < 400
 
 
-def test_editor_json_cannot_reach_python_objects(edit_spec):
+def test_editor_json_cannot_reach_python_objects(editor_json):
     """JSON is data: keys that name Python internals are unknown keys, not attributes."""
     errors = importlib.import_module("dragon_pack.dragon_core.errors")
     for text in ('{"__class__": {"__init__": 1}}', '{"points": [], "__reduce__": "os.system"}',
                  '{"image": "../../../etc/passwd", "points": [[1, 2, 3, 4]]}'):
         try:
-            state = edit_spec.parse_editor_json(text, edit_spec.ImageSize(64, 64))
+            state = editor_json.parse_editor_json(text, editor_json.ImageSize(64, 64))
         except errors.DragonInputError as exc:
             assert "unknown keys" in str(exc)
         else:  # "image" is an accepted key that the parser ignores (the editor's own bookkeeping)

@@ -3,8 +3,9 @@ import pytest
 import torch
 
 from dragon_core.attention import InjectionMode, attention, self_attention_context, token_grid
-from dragon_core.edit_spec import (ImageSize, box_to_mask, make_appearance_edit, make_drag_edit, make_move_edit,
-                                   make_paste_edit)
+from dragon_core.editor_json import box_to_mask
+from dragon_core.edits import make_appearance_edit, make_drag_edit, make_move_edit, make_paste_edit
+from dragon_core.grids import ImageSize
 from dragon_core.energy import EnergyWeights, edit_energy
 from dragon_core.geometry import build_geometry
 from dragon_core.guidance import GuidanceStats, content_gradient_needed, default_guidance, energy_gradient

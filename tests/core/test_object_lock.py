@@ -3,7 +3,9 @@ appearance statistics shift."""
 import pytest
 import torch
 
-from dragon_core.edit_spec import ImageSize, box_to_mask, make_appearance_edit, make_drag_edit, make_move_edit
+from dragon_core.editor_json import box_to_mask
+from dragon_core.edits import make_appearance_edit, make_drag_edit, make_move_edit
+from dragon_core.grids import ImageSize
 from dragon_core.geometry import build_geometry
 from dragon_core.object_lock import appearance_shift, grown_placement, harmonic_fill, object_lock, object_mean
 from dragon_core.start_latent import start_latent

@@ -14,7 +14,8 @@ import math
 import pytest
 from PIL import Image, ImageDraw
 
-from dragon_core.edit_spec import ImageSize, parse_editor_json, rasterize
+from dragon_core.editor_json import parse_editor_json, rasterize
+from dragon_core.grids import ImageSize
 from dragon_test_helpers import ARTIFACTS_DIR, PACK_FOLDER_NAME, REPO_ROOT
 from dragon_test_helpers.architecture import documented_nodes
 from dragon_test_helpers.browser import (FRONT_ENDS, PINNED_FRONT_END, console_from, front_end_problem,

@@ -1,4 +1,5 @@
-"""examples_workflows/ (served as example_workflows/): every shipped workflow against the real server and front end.
+"""example_workflows/ (the design card's examples_workflows/ is a link to it): every shipped workflow against the
+real server and front end.
 
 (a) no browser: the files are what scripts/make_workflows.py generates from the server's /object_info; every node
     type exists; each node's widgets_values match the node's inputs in count, order and kind (the check that makes
@@ -16,7 +17,6 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
 import io
 import json
 import os
@@ -29,9 +29,9 @@ import pytest
 
 from dragon_test_helpers import ARTIFACTS_DIR, PACK_FOLDER_NAME, REPO_ROOT
 
-WORKFLOW_DIR = REPO_ROOT / "examples_workflows"
+WORKFLOW_DIR = REPO_ROOT / "example_workflows"
 INPUT_DIR = WORKFLOW_DIR / "input"
-TEMPLATE_LINK = REPO_ROOT / "example_workflows"
+DESIGN_LINK = REPO_ROOT / "examples_workflows"
 WEIGHTS = REPO_ROOT / "demo" / "weights" / "dragon_demo.safetensors"
 NAMES = sorted(p.stem for p in WORKFLOW_DIR.glob("*.json"))
 DEMO_NAMES = [n for n in NAMES if n.endswith("_demo")]
@@ -41,17 +41,12 @@ REGION_MARGIN = 4  # px around the edit's boxes left out of "outside"
 OUTSIDE_HOSTS = ("https://api.comfy.org/",)
 
 
-def _generator():
-    name = "dragon_make_workflows"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "scripts" / "make_workflows.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-mw = _generator()
+# The generator's package (scripts/ holds it next to its command line, make_workflows.py).
+sys.path.insert(0, str(REPO_ROOT / "scripts"))
+from dragon_workflows import addons, api_prompt, catalogue, layout  # noqa: E402
+from dragon_workflows import images as example_images  # noqa: E402
+from dragon_workflows import descriptions as desc  # noqa: E402
+from dragon_workflows import frontend_format as ff  # noqa: E402
 
 
 def load(name: str) -> dict:
@@ -69,7 +64,7 @@ def server(comfy_server, comfy_host):
     input_dir.mkdir(parents=True, exist_ok=True)
     for png in INPUT_DIR.glob("*.png"):
         shutil.copyfile(png, input_dir / png.name)
-    mw.write_demo_addons(comfy_server.base_dir / "models")
+    addons.write_demo_addons(comfy_server.base_dir / "models")
     status, raw = comfy_server.request("POST", "/settings/Comfy.TutorialCompleted", True)
     assert status == 200, raw
     return comfy_server
@@ -86,7 +81,7 @@ def object_info(server):
 def value_problem(widget, value, sd_variant: bool) -> str | None:
     """Why ``value`` cannot be the value of ``widget`` (a make_workflows.Widget from /object_info), or None."""
     if widget.kind == "control":
-        return None if value in mw.CONTROL_VALUES else f"control_after_generate value {value!r}"
+        return None if value in ff.CONTROL_VALUES else f"control_after_generate value {value!r}"
     if widget.kind == "upload":
         return None if value == "image" else f"upload button value {value!r} (the front end saves 'image')"
     kind, options, choices = widget.spec
@@ -112,7 +107,7 @@ def value_problem(widget, value, sd_variant: bool) -> str | None:
 
 def widget_problems(node: dict, info: dict, sd_variant: bool) -> list[str]:
     """Mismatches between a saved node's widgets_values and the widgets its /object_info entry gives."""
-    widgets = mw.frontend_widgets(info)
+    widgets = ff.frontend_widgets(info)
     values = node.get("widgets_values") or []
     where = f"node {node['id']} ({node['type']})"
     if len(values) != len(widgets):
@@ -123,11 +118,11 @@ def widget_problems(node: dict, info: dict, sd_variant: bool) -> list[str]:
 def socket_problems(node: dict, info: dict) -> list[str]:
     where = f"node {node['id']} ({node['type']})"
     problems = []
-    expected_in = [(name, kind) for name, kind, _ in mw.socket_inputs(info)]
+    expected_in = [(name, kind) for name, kind, _ in ff.socket_inputs(info)]
     got_in = [(s["name"], s["type"]) for s in node.get("inputs", [])]
     if got_in != expected_in:
         problems.append(f"{where}: inputs {got_in} but the node has {expected_in}")
-    for name, kind, optional in mw.socket_inputs(info):
+    for name, kind, optional in ff.socket_inputs(info):
         socket = next((s for s in node.get("inputs", []) if s["name"] == name), None)
         if socket is not None and not optional and socket.get("link") is None:
             problems.append(f"{where}: required input {name} is not connected")
@@ -177,8 +172,8 @@ def link_problems(wf: dict) -> list[str]:
 def workflow_problems(wf: dict, object_info: dict, sd_variant: bool) -> list[str]:
     problems = []
     for node in wf["nodes"]:
-        if node["type"] in mw.FRONTEND_NODES:
-            if len(node.get("widgets_values") or []) != len(mw.FRONTEND_NODES[node["type"]]):
+        if node["type"] in ff.FRONTEND_NODES:
+            if len(node.get("widgets_values") or []) != len(ff.FRONTEND_NODES[node["type"]]):
                 problems.append(f"node {node['id']} ({node['type']}): widgets_values {node.get('widgets_values')}")
             continue
         info = object_info.get(node["type"])
@@ -191,7 +186,7 @@ def workflow_problems(wf: dict, object_info: dict, sd_variant: bool) -> list[str
 
 
 def test_one_workflow_and_one_demo_twin_per_mode():
-    expected = set(mw.EXAMPLES) | {f"{n}_demo" for n in mw.EXAMPLES}
+    expected = set(catalogue.EXAMPLES) | {f"{n}_demo" for n in catalogue.EXAMPLES}
     assert set(NAMES) == expected
     types = {name: {n["type"] for n in load(name)["nodes"]} for name in NAMES}
     for mode_node in ("DragonEditMove", "DragonEditDrag", "DragonEditAppearance", "DragonEditPaste"):
@@ -210,9 +205,9 @@ def test_one_workflow_and_one_demo_twin_per_mode():
 
 
 def test_the_files_are_what_the_generator_writes(object_info):
-    built = mw.build_all(object_info)
+    built = layout.build_all(object_info)
     stale = [name for name, b in built.items()
-             if (WORKFLOW_DIR / f"{name}.json").read_text(encoding="utf-8") != mw.dump(b.workflow)]
+             if (WORKFLOW_DIR / f"{name}.json").read_text(encoding="utf-8") != layout.dump(b.workflow)]
     assert not stale, (f"{stale} differ from what scripts/make_workflows.py generates from this server's nodes: "
                        "run it (and look at the diff) after changing a node or a description")
 
@@ -220,14 +215,14 @@ def test_the_files_are_what_the_generator_writes(object_info):
 def test_the_example_images_are_the_synthetic_scenes():
     from PIL import Image
 
-    expected = {mw.input_image_name(scene, size) for scene in mw.SCENES for size in (mw.DEMO_SIZE, mw.SD_SIZE)}
+    expected = {desc.input_image_name(scene, size) for scene in desc.SCENES for size in (desc.DEMO_SIZE, desc.SD_SIZE)}
     assert {p.name for p in INPUT_DIR.glob("*.png")} == expected
-    for scene in mw.SCENES:
-        for size in (mw.DEMO_SIZE, mw.SD_SIZE):
-            with Image.open(INPUT_DIR / mw.input_image_name(scene, size)) as img:
+    for scene in desc.SCENES:
+        for size in (desc.DEMO_SIZE, desc.SD_SIZE):
+            with Image.open(INPUT_DIR / desc.input_image_name(scene, size)) as img:
                 pixels = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
             assert pixels.shape == (size, size, 3)
-            assert np.abs(pixels - mw.render(scene, size)).max() <= 1.0 / 255 + 1e-6, (scene, size)
+            assert np.abs(pixels - example_images.render(scene, size)).max() <= 1.0 / 255 + 1e-6, (scene, size)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -281,7 +276,10 @@ def test_the_widget_check_catches_changed_inputs(object_info):
 
 
 def test_the_server_serves_the_folder_as_workflow_templates(server):
-    assert os.path.islink(TEMPLATE_LINK) and os.readlink(TEMPLATE_LINK) == "examples_workflows"
+    # The real folder carries the served name (a checkout without symlinks or a registry zip keeps it); the design
+    # card's name is only a relative link to it.
+    assert WORKFLOW_DIR.is_dir() and not WORKFLOW_DIR.is_symlink()
+    assert os.path.islink(DESIGN_LINK) and os.readlink(DESIGN_LINK) == "example_workflows"
     listed = server.get_json("/workflow_templates")
     assert sorted(listed.get(PACK_FOLDER_NAME, [])) == NAMES, listed
     for name in NAMES:
@@ -377,10 +375,10 @@ def test_loads_in_the_front_end_and_converts_to_an_api_prompt(name, frontend, ob
     for node in wf["nodes"]:
         live = by_id[node["id"]]
         assert live["type"] == node["type"] and live["registered"] and not live["has_errors"], live
-        if node["type"] in mw.FRONTEND_NODES:
+        if node["type"] in ff.FRONTEND_NODES:
             continue
         # The front end's own widgets are the ones the generator and the checks above assume ...
-        assert live["widgets"] == [w.name for w in mw.frontend_widgets(object_info[node["type"]])], node["type"]
+        assert live["widgets"] == [w.name for w in ff.frontend_widgets(object_info[node["type"]])], node["type"]
         # ... and it kept every saved value in place.
         assert live["values"] == node["widgets_values"], node["type"]
     assert not _overlaps(seen["nodes"]), _overlaps(seen["nodes"])
@@ -391,7 +389,7 @@ def test_loads_in_the_front_end_and_converts_to_an_api_prompt(name, frontend, ob
         assert [(s["name"], s["type"], s.get("link")) for s in exported[node["id"]].get("inputs", [])] == \
             [(s["name"], s["type"], s.get("link")) for s in node["inputs"]], node["type"]
     assert sorted(map(tuple, seen["workflow"]["links"])) == sorted(map(tuple, wf["links"]))
-    assert _strip_meta(seen["output"]) == _strip_meta(mw.to_api(wf, object_info))
+    assert _strip_meta(seen["output"]) == _strip_meta(api_prompt.to_api(wf, object_info))
 
 
 # ------------------------------------------------------------------------------------------------ (c)
@@ -414,7 +412,7 @@ def test_demo_twin_runs_on_the_server_and_edits_where_asked(name, frontend, serv
     from PIL import Image
 
     assert WEIGHTS.is_file(), f"{WEIGHTS} is missing: the demo twins need the embedded demo model's weights"
-    example = next(e for e in mw.examples() if e.name == name)
+    example = next(e for e in catalogue.examples() if e.name == name)
     prompt = frontend[name]["output"]
     start = time.monotonic()
     entry = server.wait_history(server.post_prompt(prompt), timeout=600)
@@ -426,7 +424,7 @@ def test_demo_twin_runs_on_the_server_and_edits_where_asked(name, frontend, serv
     assert status == 200 and raw[:8] == b"\x89PNG\r\n\x1a\n"
     with Image.open(io.BytesIO(raw)) as img:
         result = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
-    with Image.open(INPUT_DIR / mw.input_image_name(example.base_scene, mw.DEMO_SIZE)) as img:
+    with Image.open(INPUT_DIR / desc.input_image_name(example.base_scene, desc.DEMO_SIZE)) as img:
         source = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
     assert result.shape == source.shape
     inside, outside = _difference_inside_outside(result, source, example.regions)

@@ -87,30 +87,91 @@ def sd15_config():
     return comfy.supported_models.SD15(dict(SD15_UNET_CONFIG))
 
 
-def seeded_state_dict(module, seed: int) -> dict:
-    """A deterministic state dict for ``module``: fan-in scaled normals for weights of rank >= 2,
-    ones for norm scales, zeros for biases."""
+# Copied from comfy/model_detection.py (ComfyUI 0.3.75, ``SDXL = {``), where it is a local variable.
+SDXL_UNET_CONFIG = {
+    "use_checkpoint": False, "image_size": 32, "out_channels": 4, "use_spatial_transformer": True, "legacy": False,
+    "num_classes": "sequential", "adm_in_channels": 2816, "in_channels": 4, "model_channels": 320,
+    "num_res_blocks": [2, 2, 2], "transformer_depth": [0, 0, 2, 2, 10, 10], "channel_mult": [1, 2, 4],
+    "transformer_depth_middle": 10, "use_linear_in_transformer": True, "context_dim": 2048, "num_head_channels": 64,
+    "transformer_depth_output": [0, 0, 0, 2, 2, 2, 10, 10, 10], "use_temporal_attention": False,
+    "use_temporal_resblock": False,
+}
+
+
+def sdxl_config():
+    """``comfy.supported_models.SDXL`` with the full SDXL UNet config (2.6 G parameters)."""
+    require_host()
+    import comfy.supported_models
+
+    return comfy.supported_models.SDXL(dict(SDXL_UNET_CONFIG))
+
+
+def build_narrow_sdxl(seed: int = 0):
+    """SDXL narrowed for tests: channels 320 -> 32 (levels 32/64/128, heads of 64 channels), transformer depths
+    [0,0,2,2,10,10] -> [0,0,1,1,2,2] (decoder [0,0,0,2,2,2,10,10,10] -> [0,0,0,1,1,1,2,2,2]), context 2048 -> 64.
+    Levels, attention placement, several transformer blocks per decoder block and the label embedding
+    (adm_in_channels 2816 = pooled 1280 + six 256-d size embeddings) are SDXL's."""
+    require_host()
+    import comfy.supported_models
+
+    config = dict(SDXL_UNET_CONFIG, model_channels=32, transformer_depth=[0, 0, 1, 1, 2, 2], transformer_depth_middle=2,
+                  context_dim=64, transformer_depth_output=[0, 0, 0, 1, 1, 1, 2, 2, 2])
+    return build_model(comfy.supported_models.SDXL(config), seed=seed)
+
+
+def sdxl_conditioning(seed: int, pooled_seed: int, tokens: int = 8, context_dim: int = 64, size: int = 128):
+    """CONDITIONING as CLIPTextEncodeSDXL gives it: tokens plus pooled_output and the size fields of encode_adm."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    pooled = torch.randn(1, 1280, generator=torch.Generator().manual_seed(pooled_seed))
+    return [[torch.randn(1, tokens, context_dim, generator=g),
+             {"pooled_output": pooled, "width": size, "height": size, "crop_w": 0, "crop_h": 0,
+              "target_width": size, "target_height": size}]]
+
+
+def layout_only_model(model_config):
+    """A ModelPatcher whose UNet has the real module tree but no storage (the ``meta`` device): for reading a
+    full-size architecture's layer map without its gigabytes. It cannot run."""
+    require_host()
+    import torch
+    import comfy.model_patcher
+
+    model_config.set_inference_dtype(torch.float16, None)
+    model = model_config.get_model({}, "", device=torch.device("meta"))
+    return comfy.model_patcher.ModelPatcher(model, load_device=torch.device("cpu"), offload_device=torch.device("cpu"))
+
+
+def seeded_values(module, seed: int):
+    """(name, value) for every entry of ``module``'s state dict, one at a time, deterministically: fan-in scaled
+    normals for weights of rank >= 2, ones for norm scales, zeros for biases."""
     import torch
 
     gen = torch.Generator(device="cpu").manual_seed(seed)
-    out = {}
     for name, value in module.state_dict().items():
         shape, dtype = tuple(value.shape), value.dtype
         if not dtype.is_floating_point:
-            out[name] = value.clone()
+            yield name, value.clone()
         elif len(shape) >= 2:
             fan_in = math.prod(shape[1:])
-            out[name] = (torch.randn(shape, generator=gen) / math.sqrt(fan_in)).to(dtype)
+            yield name, (torch.randn(shape, generator=gen) / math.sqrt(fan_in)).to(dtype)
         elif name.endswith("weight"):
-            out[name] = torch.ones(shape, dtype=dtype)
+            yield name, torch.ones(shape, dtype=dtype)
         else:
-            out[name] = torch.zeros(shape, dtype=dtype)
-    return out
+            yield name, torch.zeros(shape, dtype=dtype)
 
 
-def build_model(model_config, seed: int = 0, dtype=None):
+def seeded_state_dict(module, seed: int) -> dict:
+    """``seeded_values`` as one state dict."""
+    return dict(seeded_values(module, seed))
+
+
+def build_model(model_config, seed: int = 0, dtype=None, in_place: bool = False):
     """A ``comfy.model_patcher.ModelPatcher`` around ``model_config.get_model`` with seeded weights, built
-    like ``comfy.sd.load_state_dict_guess_config`` builds a checkpoint's model (fp32 by default)."""
+    like ``comfy.sd.load_state_dict_guess_config`` builds a checkpoint's model (fp32 by default).
+
+    ``in_place``: write the seeded values into the model's own tensors one at a time instead of loading a state
+    dict, so that building never holds two copies of the weights (SDXL in fp32: 10 GB instead of 20)."""
     require_host()
     import torch
     import comfy.model_management as model_management
@@ -118,8 +179,13 @@ def build_model(model_config, seed: int = 0, dtype=None):
 
     model_config.set_inference_dtype(dtype or torch.float32, None)
     model = model_config.get_model({}, "")
-    state_dict = seeded_state_dict(model.diffusion_model, seed)
-    model.load_model_weights(state_dict, "")
+    if in_place:
+        targets = model.diffusion_model.state_dict(keep_vars=True)
+        with torch.no_grad():
+            for name, value in seeded_values(model.diffusion_model, seed):
+                targets[name].copy_(value)
+    else:
+        model.load_model_weights(seeded_state_dict(model.diffusion_model, seed), "")
     return comfy.model_patcher.ModelPatcher(
         model,
         load_device=model_management.get_torch_device(),

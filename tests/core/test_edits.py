@@ -1,10 +1,11 @@
-"""Edit specifications: grid conversions on non-square images and the validation errors users see."""
+"""Edits, grids and placement: grid conversions on non-square images and the validation errors users see."""
 import pytest
 import torch
 
-from dragon_core.edit_spec import (ImageSize, box_to_mask, make_appearance_edit, make_drag_edit, make_move_edit,
-                                   make_paste_edit, mask_to_grid, parse_editor_json, patch_pairs, patch_samples,
-                                   placement, point_to_cell, rasterize)
+from dragon_core.editor_json import box_to_mask, parse_editor_json, rasterize
+from dragon_core.edits import make_appearance_edit, make_drag_edit, make_move_edit, make_paste_edit
+from dragon_core.grids import ImageSize, mask_to_grid, patch_pairs, patch_samples, point_to_cell
+from dragon_core.placement import placement
 from dragon_core.energy import sample_at
 from dragon_core.errors import DragonInputError
 from dragon_core.geometry import build_geometry

@@ -1,0 +1,113 @@
+"""KSAMPLER functions: DDIM inversion filling the bank, and dragon_ddim (DiffEditor's regional SDE, time travel)."""
+from __future__ import annotations
+
+import torch
+
+import comfy.model_management
+import comfy.samplers
+import comfy.utils
+import latent_preview
+
+from ..dragon_core.errors import DragonInputError
+from ..dragon_core.inversion import ddim_invert
+from ..dragon_core.memory_bank import BankPolicy, MemoryBank
+from ..dragon_core.sampling import sample_dragon, seeded_noise
+from .guiders import DragonGuider, DragonInversionGuider
+from .input_checks import check_latent
+from .runs import RecordRun
+from .unet_layout import model_tag, unet_layout
+
+
+def _interrupt_check():
+    comfy.model_management.throw_exception_if_processing_interrupted()
+
+
+def inversion_sampler_function(model, x, sigmas, extra_args=None, callback=None, disable=None, bank=None):
+    """A KSAMPLER function running DDIM inversion; ``sigmas`` are the descending sampling sigmas."""
+    extra_args = extra_args or {}
+    s_in = x.new_ones([x.shape[0]])
+
+    def eps_fn(x_in, sigma):
+        _interrupt_check()
+        return (x_in - model(x_in, sigma * s_in, **extra_args)) / sigma
+
+    def on_step(i, x_level):
+        if callback is not None:
+            callback({"x": x_level, "i": bank.steps - 1 - i, "sigma": sigmas[i], "sigma_hat": sigmas[i],
+                      "denoised": x_level})
+
+    trajectory = ddim_invert(eps_fn, x, sigmas, on_step)
+    bank.latents[:] = [t.detach().to(device=bank.policy.device, dtype=torch.float32, copy=True) for t in trajectory]
+    return trajectory[0]
+
+
+class _SigmaPassThrough(comfy.samplers.KSAMPLER):
+    """KSAMPLER that starts from the given latent as is (the inversion starts at sigma 0)."""
+
+    def sample(self, model_wrap, sigmas, extra_args, callback, noise, latent_image=None, denoise_mask=None,
+               disable_pbar=False):
+        extra_args["denoise_mask"] = denoise_mask
+        k_callback = None
+        total_steps = len(sigmas) - 1
+        if callback is not None:
+            k_callback = lambda d: callback(d["i"], d["denoised"], d["x"], total_steps)
+        model_k = comfy.samplers.KSamplerX0Inpaint(model_wrap, sigmas)
+        return self.sampler_function(model_k, latent_image, sigmas, extra_args=extra_args, callback=k_callback,
+                                     disable=disable_pbar, **self.extra_options)
+
+
+def run_inversion(model, latent: dict, positive, steps: int, policy: BankPolicy) -> tuple[MemoryBank, dict]:
+    """DDIM-invert a LATENT with the model, recording the memory bank in the same UNet passes."""
+    layout = unet_layout(model)
+    samples = check_latent(latent)
+    model_sampling = model.get_model_object("model_sampling")
+    max_steps = len(model_sampling.sigmas) - 1
+    if not 1 <= steps <= max_steps:
+        raise DragonInputError("steps", f"must be 1..{max_steps} for this model (its training schedule has "
+                               f"{max_steps + 1} timesteps), got {steps}")
+    sigmas = comfy.samplers.calculate_sigmas(model_sampling, "ddim_uniform", steps).cpu()
+    sigmas = sigmas.float()
+    bank = MemoryBank(sigmas=sigmas, latent_shape=tuple(samples.shape), model_tag=model_tag(model), policy=policy)
+    run = RecordRun(bank, layout)
+    guider = DragonInversionGuider(model, positive, run)
+    sampler = _SigmaPassThrough(inversion_sampler_function, extra_options={"bank": bank})
+    callback = latent_preview.prepare_callback(guider.model_patcher, steps)
+    try:
+        x_T = guider.sample(torch.zeros_like(samples), samples, sampler, sigmas, callback=callback,
+                            disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=0)
+    except BaseException:
+        bank.release()
+        raise
+    return bank, {"samples": x_T.cpu()}
+
+
+def dragon_ddim_function(model, x, sigmas, extra_args=None, callback=None, disable=None, seed=0):
+    """KSAMPLER function: DDIM with DiffEditor's regional SDE and time travel, for DragonGuider."""
+    guider = getattr(model, "inner_model", None)
+    if not isinstance(guider, DragonGuider):
+        raise DragonInputError("sampler", "dragon_ddim runs only under DragonGuider (or the DragonSampler node)")
+    extra_args = extra_args or {}
+    s_in = x.new_ones([x.shape[0]])
+    g = guider.run.guidance
+    geometry = guider.run.geometry
+
+    def denoise(x_, sigma, i):
+        _interrupt_check()
+        return model(x_, sigma * s_in, **extra_args)
+
+    eta = None
+    if g.sde_steps:
+        region = geometry.latent_edit_region.to(device=x.device, dtype=x.dtype)
+        eta = g.sde_eta_inside * region + g.sde_eta_outside * (1.0 - region)
+
+    def invert_eps(x_in, sigma):
+        _interrupt_check()
+        return guider.plain_eps(x_in, sigma, extra_args.get("model_options", {}))
+
+    def on_step(i, x_next, x0):
+        if callback is not None:
+            callback({"x": x_next, "i": i, "sigma": sigmas[i], "sigma_hat": sigmas[i], "denoised": x0})
+
+    return sample_dragon(denoise, x, sigmas, sde_steps=g.sde_steps, sde_eta=eta, noise_fn=seeded_noise(seed),
+                         time_travel_steps=g.time_travel_steps, time_travel_repeats=g.time_travel_repeats,
+                         invert_eps=invert_eps, callback=on_step)

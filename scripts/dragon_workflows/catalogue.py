@@ -1,0 +1,202 @@
+"""The example catalogue: one function per shipped workflow, written once for both variants (SD-1.5 and the demo
+twin), and ``examples()``, which expands each into its two ``Example``s."""
+from __future__ import annotations
+
+from typing import Callable
+
+from .descriptions import (BLUE_SQUARE, DEMO_CONTROLNET, DEMO_LORA, DEMO_SIZE, RED_DISC, SD_CONTROLNET,
+                           SD_CONTROLNET_URL, SD_LORA, SD_SIZE, STAR, YELLOW_DISC, Example, Node, Variant,
+                           editor_json)
+from .notes import note_text
+
+TWO_PROMPT = "a red ball and a blue box on a smooth grey gradient background, simple flat illustration"
+DISC_PROMPT = "a red ball on a smooth beige gradient background, simple flat illustration"
+STAR_PROMPT = "a yellow star on a grey striped background, simple flat illustration"
+THREE_PROMPT = ("a green triangle, a blue hexagon and a yellow ball on a mottled grey background, "
+                "simple flat illustration")
+
+
+def ex_move(v: Variant):
+    h = v.sources("two objects", TWO_PROMPT)
+    bank = v.invert(h)
+    v.add(Node("edit", "DragonEditMove", 4, {"dx": v.s(16), "dy": v.s(-4), "scale": 1.0,
+                                             "editor_json": editor_json(boxes=[v.s(*RED_DISC)])},
+               links={"image": h["image"]}))
+    v.finish(h, v.sampler(h, bank, ("edit", "edit"), 5), "move", 6)
+    return dict(mode="move", base_scene="two objects",
+                shows="Moves the red disc 16 px right and 4 px up (demo pixels; 128/32 at 512 px); the place it "
+                      "leaves is filled like its surroundings.",
+                regions=[RED_DISC, (26, 10, 20, 20)])
+
+
+def ex_resize(v: Variant):
+    h = v.sources("two objects", TWO_PROMPT)
+    bank = v.invert(h)
+    v.add(Node("edit", "DragonEditMove", 4, {"dx": v.s(4), "dy": 0, "scale": 1.4,
+                                             "editor_json": editor_json(boxes=[v.s(*RED_DISC)])},
+               links={"image": h["image"]}))
+    v.finish(h, v.sampler(h, bank, ("edit", "edit"), 5), "resize", 6)
+    return dict(mode="resize (move with scale)", base_scene="two objects",
+                shows="Enlarges the red disc 1.4x (scale widget) and shifts it slightly right.",
+                regions=[RED_DISC, (11, 11, 26, 26)])
+
+
+def ex_appearance(v: Variant):
+    h = v.sources("two objects", TWO_PROMPT, reference="three objects on noise", reference_prompt=THREE_PROMPT)
+    bank = v.invert(h)
+    ref_bank = v.invert(h, key="ref_invert", image="ref_image", positive="ref_positive", col=3,
+                        title="Dragon DDIM Inversion (reference)")
+    v.add(Node("ref_mask", "DragonBoxToMask", 3, dict(zip(("x", "y", "width", "height"), v.s(*YELLOW_DISC))),
+               links={"image": h["ref_image"]}, title="Reference object (box to mask)"))
+    v.add(Node("edit", "DragonEditAppearance", 4, {"editor_json": editor_json(boxes=[v.s(*RED_DISC)])},
+               links={"image": h["image"], "reference_image": h["ref_image"], "reference_bank": ref_bank,
+                      "reference_mask": ("ref_mask", "mask")}))
+    v.finish(h, v.sampler(h, bank, ("edit", "edit"), 5, cfg=5.0), "appearance", 6)
+    return dict(mode="appearance replacement", groups={1: "Demo model: base and reference scenes" if v.demo else "Model and images",
+                                        3: "Invert both images: memory banks"}, base_scene="two objects", reference_scene="three objects on noise",
+                shows="The red disc takes the look of the yellow disc of a second image (its own inversion gives "
+                      "the reference bank).",
+                regions=[RED_DISC])
+
+
+def ex_drag(v: Variant):
+    h = v.sources("two objects", TWO_PROMPT)
+    bank = v.invert(h)
+    v.add(Node("edit", "DragonEditDrag", 4, {"editor_json": editor_json(points=[v.s(20, 24, 34, 22)],
+                                                                        strokes=[v.s(27, 24, 15) + (1,)])},
+               links={"image": h["image"]}))
+    v.finish(h, v.sampler(h, bank, ("edit", "edit"), 5), "drag", 6)
+    return dict(mode="content drag", base_scene="two objects",
+                shows="Drags the red disc's content from its handle point to the target point; only the painted "
+                      "region may change.",
+                regions=[(12, 9, 30, 30)])
+
+
+def ex_paste(v: Variant):
+    h = v.sources("disc on gradient", DISC_PROMPT, reference="star on stripes", reference_prompt=STAR_PROMPT)
+    bank = v.invert(h)
+    ref_bank = v.invert(h, key="ref_invert", image="ref_image", positive="ref_positive", col=3,
+                        title="Dragon DDIM Inversion (reference)")
+    v.add(Node("ref_mask", "DragonBoxToMask", 3, dict(zip(("x", "y", "width", "height"), v.s(*STAR))),
+               links={"image": h["ref_image"]}, title="Object to paste (box to mask)"))
+    v.add(Node("edit", "DragonEditPaste", 4, {"dx": v.s(12), "dy": v.s(4), "scale": 1.0},
+               links={"image": h["image"], "reference_image": h["ref_image"], "reference_bank": ref_bank,
+                      "reference_mask": ("ref_mask", "mask")}))
+    v.finish(h, v.sampler(h, bank, ("edit", "edit"), 5), "paste", 6)
+    return dict(mode="object paste", groups={1: "Demo model: base and reference scenes" if v.demo else "Model and images",
+                                        3: "Invert both images: memory banks"}, base_scene="disc on gradient", reference_scene="star on stripes",
+                shows="Pastes the yellow star of a second image next to the red disc, 12 px right and 4 px down "
+                      "of where it is in its own image.",
+                regions=[(36, 22, 24, 24)])
+
+
+def ex_drag_lora(v: Variant):
+    h = v.sources("two objects", TWO_PROMPT)
+    v.add(Node("lora", "LoraLoaderModelOnly", 2, {"lora_name": DEMO_LORA if v.demo else SD_LORA,
+                                                  "strength_model": 0.5 if v.demo else 0.8},
+               links={"model": h["model"]}))
+    h = dict(h, model=("lora", "MODEL"))
+    bank = v.invert(h)
+    v.add(Node("edit", "DragonEditDrag", 4, {"editor_json": editor_json(points=[v.s(44, 42, 50, 34)],
+                                                                        strokes=[v.s(46, 38, 14) + (1,)])},
+               links={"image": h["image"]}))
+    v.finish(h, v.sampler(h, bank, ("edit", "edit"), 5), "drag_lora", 6)
+    return dict(mode="content drag + LoRA", base_scene="two objects",
+                groups={2: "LoRA" if v.demo else "Prompts and LoRA"},
+                shows="A drag edit through a LoRA: LoraLoaderModelOnly patches the MODEL that both the inversion "
+                      "and the guided sampler use.",
+                regions=[(32, 24, 28, 28)])
+
+
+def ex_drag_controlnet(v: Variant):
+    h = v.sources("two objects", TWO_PROMPT)
+    region = v.s(12, 9, 30, 30)
+    v.add(Node("region", "DragonBoxToMask", 2, dict(zip(("x", "y", "width", "height"), region)),
+               links={"image": h["image"]}, title="Editable region (box to mask)"))
+    v.add(Node("canny", "Canny", 2, {"low_threshold": 0.4, "high_threshold": 0.8}, links={"image": h["image"]}))
+    size = DEMO_SIZE if v.demo else SD_SIZE
+    v.add(Node("blank", "EmptyImage", 2, {"width": size, "height": size, "batch_size": 1, "color": 0},
+               title="Empty Image (black)"))
+    v.add(Node("hint", "ImageCompositeMasked", 3, {"x": 0, "y": 0, "resize_source": False},
+               links={"destination": ("canny", "IMAGE"), "source": ("blank", "IMAGE"), "mask": ("region", "mask")},
+               title="Edges outside the region (ControlNet hint)"))
+    v.add(Node("controlnet", "ControlNetLoader", 3, {"control_net_name": DEMO_CONTROLNET if v.demo else SD_CONTROLNET},
+               properties={} if v.demo else {"models": [{"name": SD_CONTROLNET, "url": SD_CONTROLNET_URL,
+                                                         "directory": "controlnet"}]}))
+    v.add(Node("apply", "ControlNetApplyAdvanced", 3, {"strength": 0.5 if v.demo else 0.8, "start_percent": 0.0,
+                                                       "end_percent": 1.0},
+               links={"positive": h["positive"], "negative": h["negative"], "control_net": ("controlnet", "CONTROL_NET"),
+                      "image": ("hint", "IMAGE")}))
+    h = dict(h, positive=("apply", "positive"), negative=("apply", "negative"))
+    bank = v.invert(h, col=4)
+    v.add(Node("edit", "DragonEditDrag", 5, {"editor_json": editor_json(points=[v.s(20, 24, 34, 22)])},
+               links={"image": h["image"], "region_mask": ("region", "mask")}))
+    v.finish(h, v.sampler(h, bank, ("edit", "edit"), 6), "drag_controlnet", 7)
+    return dict(mode="content drag + ControlNet", base_scene="two objects",
+                groups={2: "Edit region and edge hint" if v.demo else "Prompts, edit region, edge hint", 3: "ControlNet", 4: "Invert once: memory bank", 5: "The edit",
+                        6: "Guided sampling"},
+                shows="A drag edit under a canny ControlNet whose edges are erased inside the editable region: the "
+                      "ControlNet holds the scene's structure outside, the drag moves the content inside.",
+                regions=[(12, 9, 30, 30)])
+
+
+def ex_guider(v: Variant):
+    h = v.sources("two objects", TWO_PROMPT)
+    v.add(Node("bank_options", "DragonBankOptions", 2, {
+        "dtype": "int8", "storage": "offload device", "record_attention": True, "attention_from_step": 0,
+        "record_features": True, "feature_until_step": round(0.6 * v.steps)}))
+    bank = v.invert(h, options=("bank_options", "bank_options"))
+    v.add(Node("edit", "DragonEditMove", 4, {"dx": 0, "dy": v.s(-20), "scale": 1.0,
+                                             "editor_json": editor_json(boxes=[v.s(*BLUE_SQUARE)])},
+               links={"image": h["image"]}))
+    v.add(Node("guidance", "DragonGuidanceOptions", 4, {"schedule": "DiffEditor"}))
+    v.add(Node("guider", "DragonGuider", 5, {"cfg": 4.0},
+               links={"model": h["model"], "positive": h["positive"], "negative": h["negative"],
+                      "memory_bank": bank, "edit": ("edit", "edit"), "guidance": ("guidance", "guidance")}))
+    v.add(Node("noise", "DisableNoise", 5))
+    v.add(Node("dragon_ddim", "DragonDDIMSampler", 5, {"seed": 0, "control_after_generate": "fixed"}))
+    v.add(Node("sigmas", "DragonBankSigmas", 5, links={"memory_bank": bank}))
+    v.add(Node("start", "DragonStartLatent", 5, links={"model": h["model"], "memory_bank": bank,
+                                                       "edit": ("edit", "edit")}))
+    v.add(Node("custom", "SamplerCustomAdvanced", 6, links={
+        "noise": ("noise", "NOISE"), "guider": ("guider", "guider"), "sampler": ("dragon_ddim", "sampler"),
+        "sigmas": ("sigmas", "sigmas"), "latent_image": ("start", "latent")}))
+    v.finish(h, ("custom", "output"), "guider", 7)
+    return dict(mode="move, GUIDER under SamplerCustomAdvanced", base_scene="two objects",
+                groups={2: "Bank options" if v.demo else "Prompts and bank options", 4: "The edit and guidance options", 5: "GUIDER, sampler, sigmas, start",
+                        6: "SamplerCustomAdvanced"},
+                shows="The same engine as a GUIDER: DragonGuider + DisableNoise + DragonDDIMSampler + DragonBankSigmas "
+                      "+ DragonStartLatent into SamplerCustomAdvanced, with the DiffEditor schedule (regional SDE, "
+                      "time travel) and recorded bank features. Moves the blue square up.",
+                regions=[BLUE_SQUARE, (34, 12, 20, 20)])
+
+
+EXAMPLES: dict[str, Callable[[Variant], dict]] = {
+    "dragon_move": ex_move,
+    "dragon_resize": ex_resize,
+    "dragon_appearance": ex_appearance,
+    "dragon_drag": ex_drag,
+    "dragon_paste": ex_paste,
+    "dragon_drag_lora": ex_drag_lora,
+    "dragon_drag_controlnet": ex_drag_controlnet,
+    "dragon_move_guider": ex_guider,
+}
+GROUPS = {1: "Model and image", 2: "Prompts", 3: "Invert once: memory bank", 4: "The edit", 5: "Guided sampling"}
+DEMO_GROUPS = {**GROUPS, 1: "Embedded demo model (built-in scenes)"}
+
+
+def examples() -> list[Example]:
+    """Every shipped workflow's description: for each example its SD-1.5 version and its demo twin."""
+    out = []
+    for name, make in EXAMPLES.items():
+        for demo in (False, True):
+            v = Variant(demo)
+            info = make(v)
+            full = f"{name}_demo" if demo else name
+            regions = [tuple(c * v.scale for c in r) for r in info["regions"]]
+            groups = {**(DEMO_GROUPS if demo else GROUPS), **info.get("groups", {})}
+            out.append(Example(name=full, mode=info["mode"], shows=info["shows"], nodes=v.nodes, demo=demo,
+                               twin=name if demo else f"{name}_demo", base_scene=info["base_scene"],
+                               reference_scene=info.get("reference_scene"), regions=regions, groups=groups,
+                               note=note_text(full, info, demo, v)))
+    return out
