@@ -10,6 +10,8 @@ import { render } from "./drawing.js";
 import { attachInput } from "./input.js";
 import { recordChange, undoLast } from "./history.js";
 
+const { app } = window.comfyAPI.app;
+
 export class DragonEditor {
   constructor(node) {
     this.node = node;
@@ -50,6 +52,22 @@ export class DragonEditor {
 
   get imageStatus() {
     return this.slot.status;
+  }
+
+  /** The Vue renderer of 1.32 keeps showing this editor's element after ComfyUI's undo reloaded the graph,
+   * for the node's successor (same id): the editor then works on that node. */
+  adoptSuccessor() {
+    if (this.isLive()) return;
+    const next = app.graph?.getNodeById?.(this.node.id);
+    if (!next || next === this.node || (next.comfyClass || next.type) !== this.kind) return;
+    this.node = next;
+    this.lastText = undefined; // re-read its widgets
+  }
+
+  /** Whether the node is (still) in its graph. */
+  isLive() {
+    const graph = this.node.graph;
+    return !!graph && graph.getNodeById?.(this.node.id) === this.node;
   }
 
   inClassicOverlay() {
@@ -222,6 +240,7 @@ export class DragonEditor {
   // -- image ---------------------------------------------------------------------------------------------
   /** Re-read the widgets and the image sources (cheap when nothing changed). */
   refresh() {
+    this.adoptSuccessor();
     this.root.dataset.dragonNodeId = String(this.node.id); // ids are given when the node joins a graph
     this.syncFromWidgets();
     const source = sourceForInput(this.node, "image");
@@ -251,6 +270,7 @@ export class DragonEditor {
   onImage(image, status) {
     const d = this.root.dataset;
     d.imageStatus = status;
+    d.imageUrl = this.slot.url ?? "";
     d.imageWidth = image ? String(image.naturalWidth) : "";
     d.imageHeight = image ? String(image.naturalHeight) : "";
     if (status === "error") this.placeholder = ["Could not load the image preview.", "The editor_json text box still works."];

@@ -164,6 +164,7 @@ function startGesture(ed, e, at, snap) {
 }
 
 function onPointerDown(ed, e) {
+  ed.refresh();
   if (e.button === 1) {
     // middle button pans the graph: the Vue node forwards it itself; the classic overlay needs a hand
     if (ed.inClassicOverlay()) app.canvas?.processMouseDown?.(e);
@@ -270,6 +271,7 @@ function onContextMenu(ed, e) {
 /** Keys while the editor has focus. Ctrl+Z / Ctrl+Y are left to ComfyUI (one undo history). */
 function onKeyDown(ed, e) {
   if (e.ctrlKey || e.metaKey || e.altKey) return;
+  ed.adoptSuccessor();
   const key = e.key;
   let handled = true;
   if (key === "Escape") {

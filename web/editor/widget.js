@@ -26,9 +26,18 @@ function chainCallback(obj, name, after) {
   };
 }
 
+function forget(editor) {
+  editors.delete(editor);
+  editor.dispose();
+}
+
 export function refreshAll() {
   for (const editor of editors) {
-    if (!editor.node.graph) continue;
+    editor.adoptSuccessor();
+    if (!editor.isLive()) {
+      if (!editor.root.isConnected) forget(editor); // gone for good
+      continue;
+    }
     try {
       editor.refresh();
     } catch (error) {
@@ -70,8 +79,8 @@ export function attachEditor(node) {
     editor.refresh();
   });
   chainCallback(node, "onRemoved", () => {
-    editors.delete(editor);
-    editor.dispose();
+    // kept in `editors` while its element is shown: it may take over the node's successor (adoptSuccessor)
+    if (!editor.root.isConnected) forget(editor);
   });
   editors.add(editor);
   const [w, h] = node.size;
