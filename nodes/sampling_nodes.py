@@ -31,7 +31,7 @@ _AUTO_NOTE = " -1 = the authors' default for the edit mode."
 
 
 class DragonGuidanceOptions:
-    DESCRIPTION = ("Energy guidance and cross-branch attention settings (SPEC §3-§6). Every -1 means the authors' "
+    DESCRIPTION = ("Energy guidance and cross-branch attention settings. Every -1 means the authors' "
                    "default for the edit's mode. DiffEditor = guide fewer steps, plus regional SDE and time travel.")
     CATEGORY = CATEGORY
     RETURN_TYPES = ("DRAGON_GUIDANCE",)
@@ -58,7 +58,7 @@ class DragonGuidanceOptions:
             "attention_end_step": ("INT", {"default": -1, "min": -1, "max": 1000,
                                    "tooltip": "Last step with cross-branch attention." + _AUTO_NOTE}),
             "cross_branch_attention": ("BOOLEAN", {"default": True,
-                                       "tooltip": "Feed the reference branch's keys/values into the edit (keeps "
+                                       "tooltip": "Feed the inversion branch's keys/values into the edit (keeps "
                                                   "identity and background)."}),
             "regional_sde": ("BOOLEAN", {"default": True, "tooltip": "DiffEditor schedule only: stochastic steps inside "
                                                                      "the edit region (dragon_ddim sampler)."}),
@@ -222,8 +222,8 @@ def run_edit(guider: DragonGuider, seed: int) -> torch.Tensor:
 
 class DragonGuiderNode:
     DESCRIPTION = ("DragonDiffusion as a GUIDER for SamplerCustomAdvanced. Requires: sigmas = DragonBankSigmas of "
-                   "the same bank, noise = DisableNoise, latent = DragonStartLatent, and a first-order sampler "
-                   "(ddim, euler, or DragonDDIMSampler for regional SDE / time travel).")
+                   "the same bank, noise = DisableNoise, latent = DragonStartLatent, and sampler = euler or ddim "
+                   "(KSamplerSelect) or DragonDDIMSampler (regional SDE / time travel); other samplers are refused.")
     CATEGORY = CATEGORY
     RETURN_TYPES = ("GUIDER",)
     RETURN_NAMES = ("guider",)

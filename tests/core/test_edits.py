@@ -78,7 +78,7 @@ def test_the_exact_view_places_the_object_to_the_pixel_where_whole_cells_miss(of
     m = box(20, 16, 24, 16) > 0.5   # centre (32, 24) px
     p = placement(m, scale, offset, SIZE, SIZE, "dx/dy")
     centre = torch.tensor([32.0, 24.0])
-    carried = p.carry(_ramp(SIZE.grid))[0]           # where each destination cell reads the reference from
+    carried = p.carry(_ramp(SIZE.grid))[0]           # where each destination cell reads its source from
     dst = _ramp(SIZE.grid)[0]
     expected = centre + (dst[:, p.target].T - centre - torch.tensor(offset)) / scale
     torch.testing.assert_close(carried[:, p.target].T, expected, atol=1e-4, rtol=0)
