@@ -1,4 +1,4 @@
-"""Cross-branch self-attention (SPEC §5) as pure functions.
+"""Cross-branch self-attention (docs/SPEC.md §5) as pure functions.
 
 The bank stores, for each decoder self-attention layer and step, the layer's normalised input ``n`` of the
 inversion branch (the tensor the K and V projections read). Feeding a different "context" to those projections

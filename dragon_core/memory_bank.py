@@ -1,4 +1,4 @@
-"""The memory bank: what one DDIM inversion pass records for the edit (SPEC §1, §2).
+"""The memory bank: what one DDIM inversion pass records for the edit (docs/SPEC.md §1, §2).
 
 - ``latents[i]``: the inverted latent at ``sigmas[i]`` (sigma space), i = 0 (x_T) .. steps (x_0);
 - ``attention[(i, layer)]``: the normalised input of each recorded decoder self-attention layer in the

@@ -16,6 +16,7 @@ from ..dragon_core.editor_json import rasterize as draw_boxes_and_strokes
 from ..dragon_core.edits import check_mask, make_appearance_edit, make_drag_edit, make_move_edit, make_paste_edit
 from ..dragon_core.grids import ImageSize
 from ..dragon_core.errors import DragonInputError
+from ..dragon_core.point_lists import POINT_LIST_FORM, pair_point_lists
 from .node_errors import user_errors
 
 CATEGORY = "DragonDiffusion/edit"
@@ -91,6 +92,11 @@ class DragonEditMove:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("DRAGON_EDIT",)
     RETURN_NAMES = ("edit",)
+    SEARCH_ALIASES = ["move object", "drag object", "resize object", "object move", "point edit", "dragondiffusion",
+                      "diffeditor"]
+    OUTPUT_TOOLTIPS = (
+        'The move/resize edit: connect to DragonSampler, DragonGuider or DragonStartLatent ("edit").',
+    )
     FUNCTION = "build"
 
     @classmethod
@@ -128,6 +134,11 @@ class DragonEditDrag:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("DRAGON_EDIT",)
     RETURN_NAMES = ("edit",)
+    SEARCH_ALIASES = ["drag", "drag points", "point edit", "point drag", "dragdiffusion", "draggan", "move object",
+                      "dragondiffusion"]
+    OUTPUT_TOOLTIPS = (
+        'The content drag edit: connect to DragonSampler, DragonGuider or DragonStartLatent ("edit").',
+    )
     FUNCTION = "build"
 
     @classmethod
@@ -140,18 +151,25 @@ class DragonEditDrag:
         }, "optional": {
             "region_mask": ("MASK", {"tooltip": "Region allowed to change (added to the painted one). Without any "
                                                 "region the whole image may change."}),
+            "handle_points": ("STRING", {"forceInput": True, "tooltip": "Handle points from another node, e.g. "
+                                         "KJNodes Points Editor's coordinates: " + POINT_LIST_FORM + ". Dragged "
+                                         "to target_points (same length), in addition to the editor's pairs."}),
+            "target_points": ("STRING", {"forceInput": True, "tooltip": "Where each of handle_points goes, in the "
+                                         "same order and form: " + POINT_LIST_FORM + "."}),
         }}
 
     @user_errors
-    def build(self, image, editor_json, region_mask=None):
+    def build(self, image, editor_json, region_mask=None, handle_points=None, target_points=None):
         size = image_size(image)
         state = parse_editor_json(editor_json, size)
-        if len(state.points) == 0:
-            raise DragonInputError("editor_json.points", "no handle -> target pair: click a handle, then its target")
+        points = torch.cat([state.points, pair_point_lists(handle_points, target_points, size)])
+        if len(points) == 0:
+            raise DragonInputError("editor_json.points", "no handle -> target pair: click a handle, then its "
+                                   "target, or connect handle_points and target_points")
         painted = rasterize(state, size)
         given = _mask_input(region_mask, "region_mask", size)
         region = None if painted is None and given is None else _union("region", size, painted, given)
-        return (make_drag_edit(state.points[:, :2], state.points[:, 2:], size, region),)
+        return (make_drag_edit(points[:, :2], points[:, 2:], size, region),)
 
 
 class DragonEditAppearance:
@@ -160,6 +178,11 @@ class DragonEditAppearance:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("DRAGON_EDIT",)
     RETURN_NAMES = ("edit",)
+    SEARCH_ALIASES = ["appearance replacement", "replace appearance", "texture transfer", "restyle object",
+                      "dragondiffusion"]
+    OUTPUT_TOOLTIPS = (
+        'The appearance replacement edit: connect to DragonSampler, DragonGuider or DragonStartLatent ("edit").',
+    )
     FUNCTION = "build"
 
     @classmethod
@@ -193,6 +216,8 @@ class DragonEditPaste:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("DRAGON_EDIT",)
     RETURN_NAMES = ("edit",)
+    SEARCH_ALIASES = ["paste object", "object paste", "insert object", "add object", "dragondiffusion"]
+    OUTPUT_TOOLTIPS = ('The paste edit: connect to DragonSampler, DragonGuider or DragonStartLatent ("edit").',)
     FUNCTION = "build"
 
     @classmethod
@@ -223,6 +248,8 @@ class DragonBoxToMask:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("MASK",)
     RETURN_NAMES = ("mask",)
+    SEARCH_ALIASES = ["box to mask", "rectangle mask", "bbox to mask", "rect mask"]
+    OUTPUT_TOOLTIPS = ("1 inside the box, 0 elsewhere, at the image's size (batch of 1).",)
     FUNCTION = "build"
 
     @classmethod
