@@ -56,8 +56,8 @@ def main() -> None:
 
     timed(guiders.DragonGuider, "energy_gradient", "energy gradient (feature pass + backward + energy)")
     timed(guiders.DragonGuider, "features", "  of which feature passes (forward with grad, truncated)")
-    timed(guiders.DragonGuider, "reference_features", "reference features (truncated no-grad pass)")
-    timed(guiders.DragonGuider, "recompute_reference_branch", "reference branch recompute (lean banks)")
+    timed(guiders.DragonGuider, "inverted_features", "inverted-latent features (truncated no-grad pass)")
+    timed(guiders.DragonGuider, "recompute_inversion_branch", "inversion branch recompute (lean banks)")
     timed(guiders.DragonGuider, "predict_noise", "predict_noise total (CFG + all of the above)")
 
     with torch.inference_mode():

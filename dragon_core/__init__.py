@@ -1,4 +1,5 @@
-"""DragonDiffusion engine: plain PyTorch (+ einops), no ComfyUI. See ../shared/SPEC.md and docs/ARCHITECTURE.md.
+"""DragonDiffusion engine: plain PyTorch (+ einops), no ComfyUI. The algorithm: docs/SPEC.md; the layers and
+what lies beyond the papers: docs/ARCHITECTURE.md.
 
 Modules, one idea each: schedule (DDIM in sigma space), inversion, memory_bank, grids (image size, pixels to grid
 cells), placement (a mask scaled and moved onto a grid), edits (typed, validated edits), editor_json (the web

@@ -1,7 +1,7 @@
-"""Cross-branch self-attention (SPEC §5) as pure functions.
+"""Cross-branch self-attention (docs/SPEC.md §5) as pure functions.
 
 The bank stores, for each decoder self-attention layer and step, the layer's normalised input ``n`` of the
-reference branch (the tensor the K and V projections read). Feeding a different "context" to those projections
+inversion branch (the tensor the K and V projections read). Feeding a different "context" to those projections
 is therefore the same as replacing or extending K and V, at half the memory of storing K and V, and it keeps
 any LoRA on the projections in effect.
 """
@@ -40,7 +40,7 @@ def self_attention_context(n: Tensor, mode: InjectionMode, bank: Tensor, bank_re
                            keep_base: Optional[Tensor] = None, keep_ref: Optional[Tensor] = None) -> Tensor:
     """The context that the K and V projections of a self-attention layer should read.
 
-    n: [B, N, C] the generation branch's own normalised tokens. bank: [1, N, C] the reference branch's tokens
+    n: [B, N, C] the generation branch's own normalised tokens. bank: [1, N, C] the inversion branch's tokens
     of the same layer and step. For COMPOSE, bank is the base image's and bank_ref the reference image's, and
     keep_base / keep_ref are flat bool token masks selecting which of their tokens stay.
     """

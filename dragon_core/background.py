@@ -15,7 +15,7 @@ from torch import Tensor
 
 
 def background_keep_mask(latent_edit_region: Tensor, grow: int = 1) -> Tensor:
-    """Float [h, w] in [0, 1]: 1 where the latent follows the reference, 0 in the (grown) edit region.
+    """Float [h, w] in [0, 1]: 1 where the latent follows the inversion, 0 in the (grown) edit region.
 
     ``grow`` latent cells of margin around the edit region stay free, and the edge is feathered over one
     more cell, so the edited content can blend into its surroundings without a seam.
@@ -29,10 +29,10 @@ def background_keep_mask(latent_edit_region: Tensor, grow: int = 1) -> Tensor:
     return (1.0 - torch.maximum(region, soft))[0, 0]
 
 
-def blend_toward_reference(x: Tensor, x_ref: Tensor, keep: Tensor) -> Tensor:
-    """x where keep = 0, the reference latent where keep = 1."""
+def blend_toward(x: Tensor, target: Tensor, keep: Tensor) -> Tensor:
+    """x where keep = 0, ``target`` (the inverted latent, or a lock's x0) where keep = 1."""
     keep = keep.to(device=x.device, dtype=x.dtype)
-    return x + keep * (x_ref.to(device=x.device, dtype=x.dtype) - x)
+    return x + keep * (target.to(device=x.device, dtype=x.dtype) - x)
 
 
 def refold_denoised(x0: Tensor, x_in: Tensor, x: Tensor, sigma: Tensor | float,

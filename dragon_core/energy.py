@@ -1,14 +1,14 @@
-"""Correspondence energies of SPEC §3, as pure functions of (current features, reference features, geometry,
-weights) -> (E_edit, E_content).
+"""Correspondence energies of SPEC §3, as pure functions of (current features, the inverted latent's features,
+geometry, weights) -> (E_edit, E_content).
 
 Features arrive as lists (one entry per decoder layer: the semantic and the geometric one) of [1, C, h, w]
 maps; they are resized to the feature grid with nearest sampling. Similarities are channel cosines;
 ``S`` is a mean cosine, ``S+ = (S + 1) / 2`` and ``E(w, S) = w / (1 + 4 S)`` (lower when more similar).
 
-SPEC's "pairwise" comparisons (the object at its new place against the reference, a target patch against its
-handle patch) are read at the exact place, beyond the paper: the reference is carried over bilinearly
-(``Placement.carry``, ``sample_at``) instead of pairing whole cells, which rounds a move to 4 px. For moves by
-whole cells the two are the same.
+SPEC's "pairwise" comparisons (the object at its new place against the inverted features, a target patch
+against its handle patch) are read at the exact place, beyond the paper: the inverted features are carried over
+bilinearly (``Placement.carry``, ``sample_at``) instead of pairing whole cells, which rounds a move to 4 px. For
+moves by whole cells the two are the same.
 """
 from __future__ import annotations
 
@@ -74,28 +74,28 @@ def global_similarity(a: Tensor, mask_a: Tensor, b: Tensor, mask_b: Tensor) -> T
     return (F.cosine_similarity(ma, mb, dim=0, eps=1e-6) + 1.0) / 2.0
 
 
-def move_energy(cur: Sequence[Tensor], ref: Sequence[Tensor], geom: EditGeometry, w: EnergyWeights
+def move_energy(cur: Sequence[Tensor], inv: Sequence[Tensor], geom: EditGeometry, w: EnergyWeights
                 ) -> tuple[Tensor, Tensor]:
     zero = cur[0].new_zeros(())
     e_edit, e_content = zero, zero
     place = geom.place
-    for f_cur, f_ref in zip(cur, ref):
+    for f_cur, f_inv in zip(cur, inv):
         g_cur = to_grid(f_cur, geom.grid_hw)
-        g_ref_map = to_grid_map(f_ref, geom.grid_hw)
-        g_ref = g_ref_map[0].flatten(1)
-        g_placed = place.carry(g_ref_map)[0].flatten(1)   # the reference, object scaled and moved to the pixel
+        g_inv_map = to_grid_map(f_inv, geom.grid_hw)
+        g_inv = g_inv_map[0].flatten(1)
+        g_placed = place.carry(g_inv_map)[0].flatten(1)   # the inverted features, object scaled and moved to the pixel
         e_edit = e_edit + 0.5 * energy_of(w.w_edit, mean_same_position(g_cur, g_placed, place.target))
         if geom.other.any():
-            e_content = e_content + 0.5 * energy_of(w.w_content, mean_same_position(g_cur, g_ref, geom.other))
+            e_content = e_content + 0.5 * energy_of(w.w_content, mean_same_position(g_cur, g_inv, geom.other))
         if geom.vacated.any():
-            contrast = (mean_same_position(g_cur, g_ref, geom.vacated) + 1.0) / 2.0
+            contrast = (mean_same_position(g_cur, g_inv, geom.vacated) + 1.0) / 2.0
             e_content = e_content + 0.5 * w.w_contrast * contrast
             if geom.fill.any():
-                e_content = e_content + energy_of(w.w_inpaint, global_similarity(g_cur, geom.vacated, g_ref, geom.fill))
+                e_content = e_content + energy_of(w.w_inpaint, global_similarity(g_cur, geom.vacated, g_inv, geom.fill))
     return e_edit, e_content
 
 
-def drag_energy(cur: Sequence[Tensor], ref: Sequence[Tensor], geom: EditGeometry, w: EnergyWeights
+def drag_energy(cur: Sequence[Tensor], inv: Sequence[Tensor], geom: EditGeometry, w: EnergyWeights
                 ) -> tuple[Tensor, Tensor]:
     zero = cur[0].new_zeros(())
     e_edit, e_content = zero, zero
@@ -104,67 +104,67 @@ def drag_energy(cur: Sequence[Tensor], ref: Sequence[Tensor], geom: EditGeometry
     leaving = valid & ~(geom.handle_idx[:, :, None] == geom.target_idx[:, None, :]).any(-1)
     n_pairs = geom.handle_idx.shape[0]
     sample_valid = geom.sample_valid
-    for f_cur, f_ref in zip(cur, ref):
+    for f_cur, f_inv in zip(cur, inv):
         g_cur_map = to_grid_map(f_cur, geom.grid_hw)
-        g_ref_map = to_grid_map(f_ref, geom.grid_hw)
-        g_cur, g_ref = g_cur_map[0].flatten(1), g_ref_map[0].flatten(1)
+        g_inv_map = to_grid_map(f_inv, geom.grid_hw)
+        g_cur, g_inv = g_cur_map[0].flatten(1), g_inv_map[0].flatten(1)
         # patches centred on the exact points (read bilinearly), not on the cells they fall in
         cos_move = F.cosine_similarity(sample_at(g_cur_map, geom.target_samples),
-                                       sample_at(g_ref_map, geom.handle_samples), dim=0, eps=1e-6)   # [K, 9]
+                                       sample_at(g_inv_map, geom.handle_samples), dim=0, eps=1e-6)   # [K, 9]
         s_move = ((cos_move * sample_valid).sum(1) / sample_valid.sum(1).clamp(min=1) + 1.0) / 2.0  # [K]
         pair_energy = energy_of(w.w_edit, s_move)
-        cos_stay = cos_cells(g_cur[:, geom.handle_idx], g_ref[:, geom.handle_idx])        # [K, 9]
+        cos_stay = cos_cells(g_cur[:, geom.handle_idx], g_inv[:, geom.handle_idx])        # [K, 9]
         has_leaving = leaving.any(1)
         s_stay = ((cos_stay * leaving).sum(1) / leaving.sum(1).clamp(min=1) + 1.0) / 2.0
         pair_energy = pair_energy + w.w_inpaint * s_stay * has_leaving
         e_edit = e_edit + pair_energy.sum() / (n_pairs * len(cur))
         if geom.keep_mask.any():
-            s_keep = (mean_same_position(g_cur, g_ref, geom.keep_mask) + 1.0) / 2.0
+            s_keep = (mean_same_position(g_cur, g_inv, geom.keep_mask) + 1.0) / 2.0
             e_content = e_content + energy_of(w.w_content, s_keep) / len(cur)
     return e_edit, e_content
 
 
-def appearance_energy(cur: Sequence[Tensor], ref: Sequence[Tensor], rep: Sequence[Tensor], geom: EditGeometry,
+def appearance_energy(cur: Sequence[Tensor], inv: Sequence[Tensor], rep: Sequence[Tensor], geom: EditGeometry,
                       w: EnergyWeights) -> tuple[Tensor, Tensor]:
     zero = cur[0].new_zeros(())
     e_edit, e_content = zero, zero
-    for f_cur, f_ref, f_rep in zip(cur, ref, rep):
+    for f_cur, f_inv, f_rep in zip(cur, inv, rep):
         g_cur = to_grid(f_cur, geom.grid_hw)
-        g_ref = to_grid(f_ref, geom.grid_hw)
+        g_inv = to_grid(f_inv, geom.grid_hw)
         g_rep = to_grid(f_rep, geom.reference_grid_hw)
         if geom.keep_mask.any():
-            s_keep = (mean_same_position(g_cur, g_ref, geom.keep_mask) + 1.0) / 2.0
+            s_keep = (mean_same_position(g_cur, g_inv, geom.keep_mask) + 1.0) / 2.0
             e_content = e_content + energy_of(w.w_content, s_keep)
         e_edit = e_edit + energy_of(w.w_edit, global_similarity(g_cur, geom.base_mask, g_rep, geom.reference_mask))
     return e_edit, e_content
 
 
-def paste_energy(cur: Sequence[Tensor], ref: Sequence[Tensor], rep: Sequence[Tensor], geom: EditGeometry,
+def paste_energy(cur: Sequence[Tensor], inv: Sequence[Tensor], rep: Sequence[Tensor], geom: EditGeometry,
                  w: EnergyWeights) -> tuple[Tensor, Tensor]:
     zero = cur[0].new_zeros(())
     e_edit, e_content = zero, zero
     place = geom.place
-    for f_cur, f_ref, f_rep in zip(cur, ref, rep):
+    for f_cur, f_inv, f_rep in zip(cur, inv, rep):
         g_cur = to_grid(f_cur, geom.grid_hw)
-        g_ref = to_grid(f_ref, geom.grid_hw)
+        g_inv = to_grid(f_inv, geom.grid_hw)
         g_rep_placed = place.carry(to_grid_map(f_rep, geom.reference_grid_hw))[0].flatten(1)
         if geom.keep_mask.any():
-            s_keep = (mean_same_position(g_cur, g_ref, geom.keep_mask) + 1.0) / 2.0
+            s_keep = (mean_same_position(g_cur, g_inv, geom.keep_mask) + 1.0) / 2.0
             e_content = e_content + energy_of(w.w_content, s_keep)
         s_obj = (mean_same_position(g_cur, g_rep_placed, place.target) + 1.0) / 2.0
         e_edit = e_edit + energy_of(w.w_edit, s_obj)
     return e_edit, e_content
 
 
-def edit_energy(cur: Sequence[Tensor], ref: Sequence[Tensor], geom: EditGeometry, weights: EnergyWeights,
+def edit_energy(cur: Sequence[Tensor], inv: Sequence[Tensor], geom: EditGeometry, weights: EnergyWeights,
                 rep: Sequence[Tensor] | None = None) -> tuple[Tensor, Tensor]:
     """(E_edit, E_content) for the geometry's mode. ``rep`` = the reference image's features (appearance, paste)."""
     if geom.mode in ("move", "resize"):
-        return move_energy(cur, ref, geom, weights)
+        return move_energy(cur, inv, geom, weights)
     if geom.mode == "drag":
-        return drag_energy(cur, ref, geom, weights)
+        return drag_energy(cur, inv, geom, weights)
     if rep is None:
         raise ValueError(f"{geom.mode} energy needs the reference image's features")
     if geom.mode == "appearance":
-        return appearance_energy(cur, ref, rep, geom, weights)
-    return paste_energy(cur, ref, rep, geom, weights)
+        return appearance_energy(cur, inv, rep, geom, weights)
+    return paste_energy(cur, inv, rep, geom, weights)

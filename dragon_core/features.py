@@ -1,4 +1,4 @@
-"""The feature-extraction contract the host implements (SPEC §2).
+"""The feature-extraction contract the host implements (docs/SPEC.md §2).
 
 The core never runs a UNet: a host gives it callables. ``FeatureExtractor(x, sigma)`` returns the decoder
 feature maps (semantic first, then geometric; [B, C, h, w] each) of a cond-only UNet pass on the sigma-space

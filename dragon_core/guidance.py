@@ -126,7 +126,7 @@ def content_gradient_needed(step: int, background_steps: frozenset[int]) -> bool
     return step + 1 not in background_steps
 
 
-def energy_gradient(features_fn: FeatureFn, x: Tensor, sigma: Tensor, ref_feats: Sequence[Tensor],
+def energy_gradient(features_fn: FeatureFn, x: Tensor, sigma: Tensor, inv_feats: Sequence[Tensor],
                     geom: EditGeometry, cfg: GuidanceConfig, rep_feats: Optional[Sequence[Tensor]] = None,
                     stats: Optional[GuidanceStats] = None, content: bool = True) -> Tensor:
     """g = c * [grad(es * E_edit) inside the edit region + grad(es * E_content) outside], with respect to the
@@ -139,7 +139,7 @@ def energy_gradient(features_fn: FeatureFn, x: Tensor, sigma: Tensor, ref_feats:
     with torch.enable_grad():
         x_leaf = x.detach().clone().requires_grad_(True)
         cur = features_fn(x_leaf, sigma)
-        e_edit, e_content = edit_energy(cur, ref_feats, geom, cfg.weights, rep_feats)
+        e_edit, e_content = edit_energy(cur, inv_feats, geom, cfg.weights, rep_feats)
         if stats is not None:
             stats.feature_passes += 1
         region = geom.latent_edit_region.to(device=x.device, dtype=x.dtype)

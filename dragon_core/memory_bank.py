@@ -1,8 +1,8 @@
-"""The memory bank: what one DDIM inversion pass records for the edit (SPEC §1, §2).
+"""The memory bank: what one DDIM inversion pass records for the edit (docs/SPEC.md §1, §2).
 
 - ``latents[i]``: the inverted latent at ``sigmas[i]`` (sigma space), i = 0 (x_T) .. steps (x_0);
 - ``attention[(i, layer)]``: the normalised input of each recorded decoder self-attention layer in the
-  reference branch at step i ([1, N, C]); the K/V projections are applied at use time;
+  inversion branch at step i ([1, N, C]); the K/V projections are applied at use time;
 - ``features[i]``: the decoder feature maps the energy compares against, at guided steps.
 Everything is stored in ``policy.dtype`` on ``policy.device`` (the host's offload device by default).
 ``torch.int8`` stores attention tokens quantised per token (symmetric, absmax scale), as int8 KV caches do:
@@ -113,7 +113,8 @@ class MemoryBank:
         entry = self.attention.get((step, layer))
         return entry.dequantize() if isinstance(entry, QuantizedTokens) else entry
 
-    def reference_latent(self, step: int) -> Tensor:
+    def inverted_latent(self, step: int) -> Tensor:
+        """z_inv(step): this bank's image inverted to the noise level of sampling step ``step``."""
         return self.latents[step]
 
     def nbytes(self) -> int:
@@ -176,9 +177,9 @@ def default_policy(layers: Sequence[AttentionLayer], latent_shape: tuple[int, ..
 
     Every decoder self-attention layer when that fits ``budget`` (SD-1.5 at 512 px); otherwise whole decoder
     levels, finest first, as long as they fit (SDXL at 1024 px: its 64x64 level). The finest attended level
-    carries the most spatial detail of the reference branch, which is what cross-branch attention keeps; the
+    carries the most spatial detail of the inversion branch, which is what cross-branch attention keeps; the
     coarse levels of SDXL hold 30 of its 36 layers at a quarter of the tokens each. When not even the finest
-    level fits, nothing but the latents is recorded and the reference branch is recomputed per step (lean)."""
+    level fits, nothing but the latents is recorded and the inversion branch is recomputed per step (lean)."""
     full = BankPolicy(dtype=torch.int8, device=device, record_features=False)
     if estimate_bank_bytes(full, layers, latent_shape, steps) <= budget:
         return full

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .background import blend_toward_reference
+from .background import blend_toward
 from .placement import Placement
 from .geometry import EditGeometry
 from .start_latent import DRAG_PATCH_RADIUS, drag_patch_cells, start_latent
@@ -129,7 +129,7 @@ class ObjectLock:
         colour on an appearance edit's object."""
         if self.vacated is not None:
             keep, background = self.vacated
-            x0 = blend_toward_reference(x0, background, keep)
+            x0 = blend_toward(x0, background, keep)
         if self.appearance_target is not None:
             x0 = appearance_shift(x0, self.geometry.latent_cover, self.appearance_target)
         return x0

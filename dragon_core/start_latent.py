@@ -1,4 +1,4 @@
-"""Copy-paste initialisation of the start latent x_T per mode (SPEC §4)."""
+"""Copy-paste initialisation of the start latent x_T per mode (docs/SPEC.md §4)."""
 from __future__ import annotations
 
 from typing import Optional
@@ -34,14 +34,14 @@ def subcell_shift(x: Tensor, shift_rc: tuple[float, float]) -> Tensor:
     return shifted.to(x.dtype)
 
 
-DRAG_PATCH_RADIUS = 1  # SPEC §4: drag copies the 3x3 latent patch at each handle
+DRAG_PATCH_RADIUS = 1  # docs/SPEC.md §4: drag copies the 3x3 latent patch at each handle
 
 
 def start_latent(x_T: Tensor, geom: EditGeometry, reference_x_T: Optional[Tensor] = None,
                  subcell: bool = True, drag_radius: int = DRAG_PATCH_RADIUS) -> Tensor:
     """The edited branch's start latent from the inverted x_T of the base (and reference) image.
 
-    SPEC §4 copies whole latent cells, so the copied object lands up to half a cell (4 px) from where the edit
+    The papers copy whole latent cells (docs/SPEC.md §4), so the copied object lands up to half a cell (4 px) from where the edit
     asked; with ``subcell`` (beyond the paper) the copied noise is first moved by the rounded-away fraction.
     A drag copies the (2 * drag_radius + 1)^2 patch around each handle."""
     x = x_T.clone()

@@ -7,7 +7,7 @@ import torch
 
 import comfy.samplers
 
-from ..dragon_core.background import background_keep_mask, blend_toward_reference, refold_denoised
+from ..dragon_core.background import background_keep_mask, blend_toward, refold_denoised
 from ..dragon_core.errors import DragonInputError
 from ..dragon_core.geometry import build_geometry
 from ..dragon_core.guidance import GuidanceConfig, content_gradient_needed, energy_gradient
@@ -16,9 +16,12 @@ from ..dragon_core.object_lock import object_lock
 from ..dragon_core.schedule import guided_denoised
 from .grad_weights import inference_tensors_as_normal, normal_tensor
 from .input_checks import check_edit_matches_latent, check_reference_bank
+from .model_identity import check_same_model
 from .patches import EDIT, FEATURES, PLAIN, RECORD, FeaturesReady, patched_clone, with_pass
 from .runs import EditRun, RecordRun
-from .unet_layout import model_tag, unet_layout, vae_factor
+from .sampler_support import check_noise, check_sampler, off_grid_error
+from .unet_layout import unet_layout, vae_factor
+
 
 
 class DragonInversionGuider(comfy.samplers.CFGGuider):
@@ -37,16 +40,15 @@ class DragonInversionGuider(comfy.samplers.CFGGuider):
 class DragonGuider(comfy.samplers.CFGGuider):
     """CFG guider with DragonDiffusion's cross-branch attention and energy guidance.
 
-    Works with any first-order sampler (euler, ddim, the pack's dragon_ddim) on the inversion's sigmas: the
-    energy gradient is folded into the returned x0 so that the step equals the paper's guided DDIM step.
+    Works with euler, ddim and the pack's dragon_ddim on the inversion's sigmas: the energy gradient is folded
+    into the returned x0 so that their step equals the paper's guided DDIM step. Every other sampler, added noise
+    and any evaluation off the bank's sigmas are refused (nodes/sampler_support.py says why).
     """
 
     def __init__(self, model, positive, negative, cfg: float, bank: MemoryBank, edit, guidance: GuidanceConfig,
                  reference_bank: Optional[MemoryBank] = None):
         layout = unet_layout(model)
-        if bank.model_tag != model_tag(model):
-            raise DragonInputError("memory_bank", f"was made with another model ({bank.model_tag}); invert the image "
-                                   f"with this MODEL ({model_tag(model)})")
+        check_same_model(bank.model_tag, model, "memory_bank", "the image")
         latent_hw = tuple(bank.latent_shape[-2:])
         check_edit_matches_latent(edit.size, latent_hw, vae_factor(model))
         if reference_bank is not None:
@@ -67,14 +69,16 @@ class DragonGuider(comfy.samplers.CFGGuider):
     def predict_noise(self, x, timestep, model_options={}, seed=None):
         sigma = timestep.flatten()[0]
         step = self.bank.step_index(float(sigma))
+        if step is None:
+            raise off_grid_error(float(sigma), self.bank.sigmas)
         g = self.run.guidance
         if step is not None and step in g.attention_steps:
-            self.recompute_reference_branch(step, model_options)
+            self.recompute_inversion_branch(step, model_options)
         x_in = x
         if step is not None and step in g.background_steps:
-            x_in = blend_toward_reference(x, self.bank.reference_latent(step), self.background_keep)
+            x_in = blend_toward(x, self.bank.inverted_latent(step), self.background_keep)
         if step is not None and step in g.object_steps and self.object_lock.keep is not None:
-            x_in = blend_toward_reference(x_in, self.carried_reference(step), self.object_lock.keep)
+            x_in = blend_toward(x_in, self.carried_inversion(step), self.object_lock.keep)
         denoised = super().predict_noise(x_in, timestep, model_options, seed)
         if step is None:
             return denoised
@@ -90,22 +94,22 @@ class DragonGuider(comfy.samplers.CFGGuider):
             denoised = self.object_lock.x0(denoised)
         return denoised
 
-    def carried_reference(self, step: int) -> torch.Tensor:
+    def carried_inversion(self, step: int) -> torch.Tensor:
         """The inverted latent of ``step`` with the object carried to its target (see dragon_core.object_lock)."""
-        ref = self.reference_bank.reference_latent(step) if self.reference_bank is not None else None
-        return self.object_lock.carried(self.bank.reference_latent(step), ref)
+        ref = self.reference_bank.inverted_latent(step) if self.reference_bank is not None else None
+        return self.object_lock.carried(self.bank.inverted_latent(step), ref)
 
     def energy_gradient(self, x, sigma, step, model_options, content: bool = True):
-        ref = self.reference_features(self.bank, step, model_options)  # no grad needed: plain inference
-        rep = (self.reference_features(self.reference_bank, step, model_options)
+        inv = self.inverted_features(self.bank, step, model_options)  # no grad needed: plain inference
+        rep = (self.inverted_features(self.reference_bank, step, model_options)
                if self.reference_bank is not None else None)
         # the feature pass and its backward see the model's inference weights as normal aliases: no copy
         with inference_tensors_as_normal(), torch.enable_grad():
-            ref = [normal_tensor(f) for f in ref]
+            inv = [normal_tensor(f) for f in inv]
             rep = [normal_tensor(f) for f in rep] if rep is not None else None
             x_plain = normal_tensor(x)
             sigma_plain = normal_tensor(sigma)
-            return energy_gradient(lambda xx, ss: self.features(xx, ss, model_options), x_plain, sigma_plain, ref,
+            return energy_gradient(lambda xx, ss: self.features(xx, ss, model_options), x_plain, sigma_plain, inv,
                                    self.run.geometry, self.run.guidance, rep, self.run.stats, content)
 
     def features(self, x, sigma, model_options):
@@ -122,9 +126,9 @@ class DragonGuider(comfy.samplers.CFGGuider):
             raise RuntimeError(f"feature pass captured {len(feats)} maps instead of 2 (layout {self.run.layout})")
         return feats
 
-    def recompute_reference_branch(self, step: int, model_options) -> None:
-        """For a bank that did not record this step's attention (lean), run the reference branch now: one
-        cond-only pass on the inverted latent z_ref(step) records its attention inputs and features."""
+    def recompute_inversion_branch(self, step: int, model_options) -> None:
+        """For a bank that did not record this step's attention (lean), run the inversion branch now: one
+        cond-only pass on the inverted latent z_inv(step) records its attention inputs and features."""
         self.run.scratch.clear()
         for bank in (self.bank, self.reference_bank):
             if bank is None or bank.policy.wants_attention(step):
@@ -132,17 +136,17 @@ class DragonGuider(comfy.samplers.CFGGuider):
             scratch = MemoryBank(sigmas=bank.sigmas, latent_shape=bank.latent_shape, model_tag=bank.model_tag,
                                  policy=BankPolicy(dtype=torch.float32, device=str(self.model_patcher.load_device)))
             device = self.model_patcher.load_device
-            x_ref = bank.reference_latent(step).to(device)
+            x_inv = bank.inverted_latent(step).to(device)
             timestep = bank.sigmas[step].to(device).reshape(1)
             self.run.recording = scratch
             try:
-                comfy.samplers.sampling_function(self.inner_model, x_ref, timestep, None, self.conds.get("positive"),
+                comfy.samplers.sampling_function(self.inner_model, x_inv, timestep, None, self.conds.get("positive"),
                                                  1.0, model_options=with_pass(model_options, RECORD))
             finally:
                 self.run.recording = None
             self.run.scratch[id(bank)] = scratch
 
-    def reference_features(self, bank: MemoryBank, step: int, model_options):
+    def inverted_features(self, bank: MemoryBank, step: int, model_options):
         stored = bank.features.get(step)
         scratch = self.run.scratch.get(id(bank))
         if stored is None and scratch is not None:
@@ -151,8 +155,8 @@ class DragonGuider(comfy.samplers.CFGGuider):
         if stored is not None:
             return [f.to(device=device, dtype=torch.float32).clone() for f in stored]
         with torch.no_grad():
-            x_ref = bank.reference_latent(step).to(device)
-            feats = self.features(normal_tensor(x_ref), bank.sigmas[step].to(device), model_options)
+            x_inv = bank.inverted_latent(step).to(device)
+            feats = self.features(normal_tensor(x_inv), bank.sigmas[step].to(device), model_options)
         return [f.detach().float() for f in feats]
 
     def plain_eps(self, x, sigma, model_options):
@@ -165,10 +169,17 @@ class DragonGuider(comfy.samplers.CFGGuider):
 
     def sample(self, noise, latent_image, sampler, sigmas, denoise_mask=None, callback=None, disable_pbar=False,
                seed=None):
+        from .samplers import dragon_ddim_function  # samplers.py imports this module
+
+        check_sampler(sampler, (dragon_ddim_function,))
+        check_noise(noise)
         self.bank.check_compatible(sigmas, tuple(latent_image.shape))
         if self.reference_bank is not None:
             self.reference_bank.check_compatible(sigmas, self.reference_bank.latent_shape, "reference_bank")
         if denoise_mask is not None:
             raise DragonInputError("latent", "has a noise_mask; DragonDiffusion keeps the background through its "
                                    "energy and attention, remove the mask (or use an edit region instead)")
-        return super().sample(noise, latent_image, sampler, sigmas, denoise_mask, callback, disable_pbar, seed)
+        # A copy: samplers may write into the sigmas (uni_pc does), and these are often DragonBankSigmas' output,
+        # which ComfyUI caches and hands to the next prompt.
+        return super().sample(noise, latent_image, sampler, sigmas.clone(), denoise_mask, callback, disable_pbar,
+                              seed)

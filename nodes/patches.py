@@ -30,7 +30,7 @@ class _PatchBase:
 
 
 class BankAttentionPatch(_PatchBase):
-    """attn1_patch: records the reference branch's tokens (RECORD) or feeds them to the edit (EDIT)."""
+    """attn1_patch: records the inversion branch's tokens (RECORD) or feeds them to the edit (EDIT)."""
 
     def __call__(self, n, context, value, extra_options):
         kind = extra_options.get(PASS_KEY)

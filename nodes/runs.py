@@ -44,7 +44,7 @@ class EditRun:
         self.feature_sink: list = []
         self.stats = GuidanceStats()
         self._token_masks: dict = {}
-        # Reference-branch passes recomputed at edit time when a bank did not record a step (lean banks):
+        # Inversion-branch passes recomputed at edit time when a bank did not record a step (lean banks):
         # one-step scratch banks keyed by id(bank), and the one being filled by the running RECORD pass.
         self.scratch: dict[int, MemoryBank] = {}
         self.recording: Optional[MemoryBank] = None

@@ -31,11 +31,13 @@ _AUTO_NOTE = " -1 = the authors' default for the edit mode."
 
 
 class DragonGuidanceOptions:
-    DESCRIPTION = ("Energy guidance and cross-branch attention settings (SPEC §3-§6). Every -1 means the authors' "
+    DESCRIPTION = ("Energy guidance and cross-branch attention settings. Every -1 means the authors' "
                    "default for the edit's mode. DiffEditor = guide fewer steps, plus regional SDE and time travel.")
     CATEGORY = CATEGORY
     RETURN_TYPES = ("DRAGON_GUIDANCE",)
     RETURN_NAMES = ("guidance",)
+    SEARCH_ALIASES = ["guidance options", "energy guidance", "drag settings", "diffeditor schedule", "dragondiffusion"]
+    OUTPUT_TOOLTIPS = ("Guidance settings: connect to DragonSampler's or DragonGuider's guidance input.",)
     FUNCTION = "build"
 
     @classmethod
@@ -58,7 +60,7 @@ class DragonGuidanceOptions:
             "attention_end_step": ("INT", {"default": -1, "min": -1, "max": 1000,
                                    "tooltip": "Last step with cross-branch attention." + _AUTO_NOTE}),
             "cross_branch_attention": ("BOOLEAN", {"default": True,
-                                       "tooltip": "Feed the reference branch's keys/values into the edit (keeps "
+                                       "tooltip": "Feed the inversion branch's keys/values into the edit (keeps "
                                                   "identity and background)."}),
             "regional_sde": ("BOOLEAN", {"default": True, "tooltip": "DiffEditor schedule only: stochastic steps inside "
                                                                      "the edit region (dragon_ddim sampler)."}),
@@ -190,6 +192,8 @@ class DragonSampler:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("LATENT",)
     RETURN_NAMES = ("latent",)
+    SEARCH_ALIASES = ["drag sampler", "edit sampler", "move object", "point edit", "dragondiffusion", "diffeditor"]
+    OUTPUT_TOOLTIPS = ("The edited latent: decode it with VAE Decode.",)
     FUNCTION = "sample"
 
     @classmethod
@@ -222,11 +226,15 @@ def run_edit(guider: DragonGuider, seed: int) -> torch.Tensor:
 
 class DragonGuiderNode:
     DESCRIPTION = ("DragonDiffusion as a GUIDER for SamplerCustomAdvanced. Requires: sigmas = DragonBankSigmas of "
-                   "the same bank, noise = DisableNoise, latent = DragonStartLatent, and a first-order sampler "
-                   "(ddim, euler, or DragonDDIMSampler for regional SDE / time travel).")
+                   "the same bank, noise = DisableNoise, latent = DragonStartLatent, and sampler = euler or ddim "
+                   "(KSamplerSelect) or DragonDDIMSampler (regional SDE / time travel); other samplers are refused.")
     CATEGORY = CATEGORY
     RETURN_TYPES = ("GUIDER",)
     RETURN_NAMES = ("guider",)
+    SEARCH_ALIASES = ["drag guider", "dragondiffusion guider", "guider", "samplercustomadvanced"]
+    OUTPUT_TOOLTIPS = (
+        "The edit as a GUIDER for SamplerCustomAdvanced (with DragonBankSigmas, DragonStartLatent, DisableNoise).",
+    )
     FUNCTION = "build"
 
     @classmethod
@@ -248,6 +256,8 @@ class DragonBankSigmas:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("SIGMAS",)
     RETURN_NAMES = ("sigmas",)
+    SEARCH_ALIASES = ["bank sigmas", "inversion sigmas", "sigmas"]
+    OUTPUT_TOOLTIPS = ("The inversion's sigmas, highest first: SamplerCustomAdvanced's sigmas for DragonGuider.",)
     FUNCTION = "get"
 
     @classmethod
@@ -265,6 +275,8 @@ class DragonStartLatent:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("LATENT",)
     RETURN_NAMES = ("latent",)
+    SEARCH_ALIASES = ["start latent", "inverted noise", "edit start latent"]
+    OUTPUT_TOOLTIPS = ("The edit's start latent: SamplerCustomAdvanced's latent_image for DragonGuider.",)
     FUNCTION = "get"
 
     @classmethod
@@ -290,6 +302,8 @@ class DragonDDIMSampler:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("SAMPLER",)
     RETURN_NAMES = ("sampler",)
+    SEARCH_ALIASES = ["ddim sampler", "regional sde", "time travel", "diffeditor sampler"]
+    OUTPUT_TOOLTIPS = ("A SAMPLER for SamplerCustomAdvanced with DragonGuider.",)
     FUNCTION = "get"
 
     @classmethod

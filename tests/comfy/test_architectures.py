@@ -156,7 +156,7 @@ def test_sd15_inversion_drag_and_move_run_end_to_end(sd15, nodes, adapter):
         assert results[name].shape == (1, 4, 16, 16) and torch.isfinite(results[name]).all(), name
         features = [b for kind, b in seen if kind == adapter.FEATURES]
         passes = features.count(9)
-        assert passes >= 2, (name, passes)  # at least one guided step: reference + current features
+        assert passes >= 2, (name, passes)  # at least one guided step: inverted + current features
         # Every feature pass runs output blocks 0..9 and stops: blocks 10 and 11 never run in one.
         assert sorted(features) == sorted(list(range(10)) * passes), name
         assert {b for kind, b in seen if kind == adapter.EDIT} == set(range(12)), name

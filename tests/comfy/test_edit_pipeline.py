@@ -124,9 +124,9 @@ def test_guidance_and_attention_change_the_result_and_zero_guidance_is_plain_cfg
         guider.set_conds(inputs.positive, inputs.negative)
         guider.set_cfg(4.0)
         (z_T,) = nodes["DragonStartLatent"]().get(inputs.model, bank, edit)
-        reference = guider.sample(torch.zeros_like(z_T["samples"]), z_T["samples"], comfy.samplers.sampler_object("euler"),
+        plain_cfg = guider.sample(torch.zeros_like(z_T["samples"]), z_T["samples"], comfy.samplers.sampler_object("euler"),
                                   bank.sigmas.clone())
-    torch.testing.assert_close(bare["samples"], reference, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(bare["samples"], plain_cfg, rtol=1e-4, atol=1e-4)
     assert (full["samples"] - bare["samples"]).abs().max() > 1e-2
 
 
@@ -167,7 +167,7 @@ def test_object_lock_carries_the_object_along_its_inversion_and_recolours_appear
         def carried_error(keep_object) -> float:
             guider, out = run("move", keep_object)
             cells = guider.object_lock.keep.bool()
-            return float((out - guider.carried_reference(bank.steps))[..., cells].abs().mean())
+            return float((out - guider.carried_inversion(bank.steps))[..., cells].abs().mean())
 
         free, locked = carried_error(0.0), carried_error(1.0)
         assert locked < 0.5 * free, (locked, free)
@@ -314,10 +314,10 @@ def test_bank_policies_trade_memory_for_recomputation_with_close_results(nodes, 
     assert sizes["int8"] - latents_only < 0.3 * (sizes["float32"] - latents_only)
     attention_steps = set(range(round(STEPS * 5 / 50), STEPS))
     guided_steps = set(range(round(STEPS * 30 / 50)))
-    # lean: one reference-branch pass per attention step, which also yields the energy's reference features
+    # lean: one inversion-branch pass per attention step, which also yields the energy's inverted features
     # (int8 recomputes those with a truncated pass at every guided step)
     assert passes["lean"] == passes["int8"] + len(attention_steps) - len(attention_steps & guided_steps)
     scale = results["float32"].abs().max()
     assert (results["int8"] - results["float32"]).abs().max() < 0.02 * scale
-    # lean takes the reference branch on z_ref(i) itself rather than the inversion's neighbouring level
+    # lean takes the inversion branch on z_inv(i) itself rather than the inversion's neighbouring level
     assert (results["lean"] - results["float32"]).abs().max() < 0.5 * scale

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from dragon_core.background import background_keep_mask, blend_toward_reference, refold_denoised
+from dragon_core.background import background_keep_mask, blend_toward, refold_denoised
 from dragon_core.errors import DragonInputError
 from dragon_core.guidance import lock_step_schedule, default_guidance
 
@@ -30,10 +30,10 @@ def test_keep_mask_of_a_whole_image_region_locks_nothing():
     assert torch.all(background_keep_mask(torch.ones(8, 8, dtype=torch.bool)) == 0)
 
 
-def test_blend_takes_the_reference_where_kept():
-    x, x_ref = torch.zeros(1, 4, 12, 12), torch.ones(1, 4, 12, 12)
+def test_blend_takes_the_inversion_where_kept():
+    x, x_inv = torch.zeros(1, 4, 12, 12), torch.ones(1, 4, 12, 12)
     keep = background_keep_mask(_region())
-    out = blend_toward_reference(x, x_ref, keep)
+    out = blend_toward(x, x_inv, keep)
     assert torch.equal(out[0, 2], keep) and torch.all(out[..., 4:7, 5:8] == 0)
 
 

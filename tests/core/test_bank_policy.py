@@ -54,7 +54,7 @@ def test_default_policy_fits_sdxl_at_1024_px_in_the_budget_with_its_finest_level
     # at 512 px every layer fits; at 768 px (1.6 GB for all) the coarse level does not
     assert default_policy(SDXL, (1, 4, 64, 64), 50, "cpu").attention_layers is None
     assert default_policy(SDXL, (1, 4, 96, 96), 50, "cpu").attention_layers == SDXL_FINEST
-    # a budget below the finest level: nothing but the latents, the reference branch recomputed per step
+    # a budget below the finest level: nothing but the latents, the inversion branch recomputed per step
     lean = default_policy(SDXL, latent, 50, "cpu", budget=10 ** 8)
     assert not lean.record_attention and estimate_bank_bytes(lean, SDXL, latent, 50) == 51 * 4 * 128 * 128 * 4
 

@@ -55,20 +55,20 @@ def setup():
     torch.manual_seed(0)
     net = ToyFeatures().requires_grad_(False)
     sigma = torch.tensor(2.0, dtype=torch.float64)
-    x_ref = torch.randn(1, 4, *LATENT, dtype=torch.float64) * 2
+    x_inv = torch.randn(1, 4, *LATENT, dtype=torch.float64) * 2
     x_rep = torch.randn(1, 4, *LATENT, dtype=torch.float64) * 2
-    x = x_ref + 0.5 * torch.randn_like(x_ref)
-    return net, sigma, x, net(x_ref, sigma), net(x_rep, sigma)
+    x = x_inv + 0.5 * torch.randn_like(x_inv)
+    return net, sigma, x, net(x_inv, sigma), net(x_rep, sigma)
 
 
 @pytest.mark.parametrize("mode", ["move", "resize", "drag", "appearance", "paste"])
 def test_energy_gradient_matches_finite_differences(setup, mode):
-    net, sigma, x, ref, rep = setup
+    net, sigma, x, inv, rep = setup
     geom = geometries()[mode]
     weights = EnergyWeights(4.0, 6.0, 0.2, 0.8)
 
     def total(x_):
-        e_edit, e_content = edit_energy(net(x_, sigma), ref, geom, weights, rep)
+        e_edit, e_content = edit_energy(net(x_, sigma), inv, geom, weights, rep)
         return e_edit + e_content
 
     x_leaf = x.clone().requires_grad_(True)
@@ -84,12 +84,12 @@ def test_energy_gradient_matches_finite_differences(setup, mode):
 
 @pytest.mark.parametrize("mode", ["move", "resize", "drag", "appearance", "paste"])
 def test_each_energy_decreases_along_its_negative_gradient(setup, mode):
-    net, sigma, x, ref, rep = setup
+    net, sigma, x, inv, rep = setup
     geom = geometries()[mode]
     weights = EnergyWeights(4.0, 6.0, 0.2, 0.8)
     for part in (0, 1):
         def energy(x_):
-            return edit_energy(net(x_, sigma), ref, geom, weights, rep)[part]
+            return edit_energy(net(x_, sigma), inv, geom, weights, rep)[part]
 
         x_leaf = x.clone().requires_grad_(True)
         e0 = energy(x_leaf)
@@ -103,33 +103,33 @@ def test_each_energy_decreases_along_its_negative_gradient(setup, mode):
 def test_energy_is_lower_when_the_object_is_where_the_edit_wants_it(setup):
     net, sigma, _, _, _ = setup
     geom = geometries()["move"]
-    x_ref = torch.zeros(1, 4, *LATENT, dtype=torch.float64)
-    x_ref[..., 2:6, 2:6] = torch.randn(4, 4, 4, dtype=torch.float64) * 3  # object at grid rows/cols 2-5
-    ref = net(x_ref, sigma)
-    moved = torch.zeros_like(x_ref)
-    moved[..., 4:8, 8:12] = x_ref[..., 2:6, 2:6]  # +8 px down = 2 cells, +24 px right = 6 cells
+    x_inv = torch.zeros(1, 4, *LATENT, dtype=torch.float64)
+    x_inv[..., 2:6, 2:6] = torch.randn(4, 4, 4, dtype=torch.float64) * 3  # object at grid rows/cols 2-5
+    inv = net(x_inv, sigma)
+    moved = torch.zeros_like(x_inv)
+    moved[..., 4:8, 8:12] = x_inv[..., 2:6, 2:6]  # +8 px down = 2 cells, +24 px right = 6 cells
     w = EnergyWeights(4.0, 6.0, 0.2, 0.8)
-    assert float(edit_energy(net(moved, sigma), ref, geom, w)[0]) < float(edit_energy(net(x_ref, sigma), ref, geom, w)[0])
+    assert float(edit_energy(net(moved, sigma), inv, geom, w)[0]) < float(edit_energy(net(x_inv, sigma), inv, geom, w)[0])
 
 
 def test_energy_gradient_is_split_by_the_edit_region_and_scaled_to_the_unet_input(setup):
-    net, sigma, x, ref, rep = setup
+    net, sigma, x, inv, rep = setup
     geom = geometries()["move"]
     cfg = default_guidance("move", 50)
-    g = energy_gradient(lambda xx, ss: net(xx, ss), x, sigma, ref, geom, cfg)
+    g = energy_gradient(lambda xx, ss: net(xx, ss), x, sigma, inv, geom, cfg)
     assert g.shape == x.shape and torch.isfinite(g).all()
     zero_cfg = cfg.with_overrides(energy_scale=0.0)
-    assert float(energy_gradient(lambda xx, ss: net(xx, ss), x, sigma, ref, geom, zero_cfg).abs().max()) == 0.0
+    assert float(energy_gradient(lambda xx, ss: net(xx, ss), x, sigma, inv, geom, zero_cfg).abs().max()) == 0.0
 
 
 def test_without_the_content_term_the_gradient_is_the_edit_part_alone_in_one_backward_pass(setup):
-    net, sigma, x, ref, rep = setup
+    net, sigma, x, inv, rep = setup
     geom = geometries()["move"]
     cfg = default_guidance("move", 50)
     fn = lambda xx, ss: net(xx, ss)
     both, edit_only = GuidanceStats(), GuidanceStats()
-    g = energy_gradient(fn, x, sigma, ref, geom, cfg, stats=both)
-    g_edit = energy_gradient(fn, x, sigma, ref, geom, cfg, stats=edit_only, content=False)
+    g = energy_gradient(fn, x, sigma, inv, geom, cfg, stats=both)
+    g_edit = energy_gradient(fn, x, sigma, inv, geom, cfg, stats=edit_only, content=False)
     region = geom.latent_edit_region.to(x.dtype)
     assert (both.backward_passes, edit_only.backward_passes) == (2, 1)
     torch.testing.assert_close(g_edit, g * region)
@@ -150,7 +150,7 @@ def _qkv(seed=0, n=12, c=16):
     return tokens, wq, wk, wv
 
 
-def test_replace_with_the_references_own_tokens_returns_its_attention_exactly():
+def test_replace_with_the_inversions_own_tokens_returns_its_attention_exactly():
     n, wq, wk, wv = _qkv()
     own = attention(n @ wq, n @ wk, n @ wv, heads=4)
     ctx = self_attention_context(n, InjectionMode.REPLACE, n[:1])

@@ -66,7 +66,7 @@ def test_drag_lock_holds_the_target_patches_with_a_ring_inside_the_latent():
     carried = lock.carried(latent_at_step)
     torch.testing.assert_close(carried[..., 2:7, 5:10], latent_at_step[..., 0:5, 0:5])  # the handle (2, 2) grown
     torch.testing.assert_close(carried[..., ~expected.bool()], latent_at_step[..., ~expected.bool()])
-    # the start latent itself copies SPEC's 3x3 patch only
+    # the start latent itself copies the papers' 3x3 patch only (docs/SPEC.md §4)
     copied = start_latent(latent_at_step, g, subcell=False)
     torch.testing.assert_close(copied[..., 3:6, 6:9], latent_at_step[..., 1:4, 1:4])
     torch.testing.assert_close(copied[..., 2, 5:10], latent_at_step[..., 2, 5:10])

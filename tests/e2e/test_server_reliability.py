@@ -46,7 +46,7 @@ def server(comfy_server):
     return comfy_server
 
 
-def reference_prompt(prefix: str) -> dict:
+def baseline_prompt(prefix: str) -> dict:
     return demo_edit_prompt(STEPS, seed=SEED, prefix=prefix)
 
 
@@ -57,10 +57,10 @@ def step_times(ws: WebSocketLog, prompt_id: str, node: str) -> list[float]:
 
 @pytest.fixture(scope="module")
 def fresh(server):
-    """The reference prompt computed from scratch on this server, with its websocket timings."""
+    """The baseline prompt computed from scratch on this server, with its websocket timings."""
     with WebSocketLog(server) as ws:
         assert_success(run_prompt(server, evict_prompt())[0])
-        status, body = post(server, reference_prompt("reliability_fresh"), ws.client_id)
+        status, body = post(server, baseline_prompt("reliability_fresh"), ws.client_id)
         assert status == 200, body
         prompt_id = body["prompt_id"]
         entry = server.wait_history(prompt_id, timeout=300)
@@ -82,7 +82,7 @@ def fresh(server):
 
 def test_same_prompt_and_seed_give_a_bit_identical_png_run_to_run(server, fresh):
     assert_success(run_prompt(server, evict_prompt())[0])
-    entry, _ = run_prompt(server, reference_prompt("reliability_fresh"))
+    entry, _ = run_prompt(server, baseline_prompt("reliability_fresh"))
     assert_success(entry)
     assert not {"invert", "edit", "sampler", "decode"} & set(cached_nodes(entry)), "served from the cache"
     raw, arrays = image_arrays(server, entry)
@@ -95,7 +95,7 @@ def test_server_output_equals_the_same_graph_run_in_process(fresh, dragon_pack):
 
     dragon = dragon_pack.NODE_CLASS_MAPPINGS
     with torch.inference_mode():  # as ComfyUI's executor runs nodes
-        model, vae, positive, negative, image = dragon["DragonDemoModel"]().load(DEMO_EXAMPLE)
+        model, vae, positive, negative, image = dragon["DragonDemoModel"]().load(DEMO_EXAMPLE)["result"]
         (latent,) = comfy_nodes.VAEEncode().encode(vae, image)
         bank, _ = dragon["DragonDDIMInversion"]().invert(model, latent, positive, STEPS)["result"]
         (edit,) = dragon["DragonEditDrag"]().build(image, json.dumps(DRAG_JSON))
@@ -111,8 +111,8 @@ def test_server_output_equals_the_same_graph_run_in_process(fresh, dragon_pack):
 
 
 def interrupt_at(server, ws: WebSocketLog, node: str, prefix: str) -> dict:
-    """Queue the reference prompt, interrupt it at its first progress message of ``node``; timings."""
-    status, body = post(server, reference_prompt(prefix), ws.client_id)
+    """Queue the baseline prompt, interrupt it at its first progress message of ``node``; timings."""
+    status, body = post(server, baseline_prompt(prefix), ws.client_id)
     assert status == 200, body
     prompt_id = body["prompt_id"]
     ws.wait_for(lambda kind, d: kind == "progress" and d.get("prompt_id") == prompt_id and d.get("node") == node,
@@ -143,7 +143,7 @@ def test_interrupt_stops_within_a_step_and_the_next_run_equals_a_fresh_one(serve
     assert during_sampling["latency"] < 1.5 * fresh["sampler_step_max"] + 0.5, (during_sampling, fresh)
     assert during_sampling["latency"] < 0.6 * fresh["sampler_seconds"], (during_sampling, fresh)
     # nothing of the interrupted runs leaks into the next one: same PNG as the fresh run, byte for byte
-    entry, _ = run_prompt(server, reference_prompt("reliability_fresh"))
+    entry, _ = run_prompt(server, baseline_prompt("reliability_fresh"))
     assert_success(entry)
     assert "sampler" not in cached_nodes(entry)
     raw, _ = image_arrays(server, entry)

@@ -5,7 +5,8 @@ The demo graph (node ids are readable names; ComfyUI takes any string id):
     model: DragonDemoModel -> encode: VAEEncode(example_image) -> invert: DragonDDIMInversion
     edit: DragonEditDrag(example_image)  -> sampler: DragonSampler -> decode: VAEDecode -> save: SaveImage
 
-Helpers: ``demo_edit_prompt`` (mutate a copy per case), ``evict_prompt`` (a prompt sharing only the model node,
+Helpers: ``demo_edit_prompt`` (mutate a copy per case), ``demo_guider_prompt`` (the same edit through
+DragonGuider and SamplerCustomAdvanced), ``evict_prompt`` (a prompt sharing only the model node,
 so ComfyUI's classic cache drops every other output and the next demo prompt recomputes from scratch),
 ``run_prompt`` / ``execution_error`` / ``image_arrays`` (history and /view), ``WebSocketLog`` (the /ws messages
 of one client id, time-stamped on arrival), and ``to_uint8`` (SaveImage's float -> 8-bit conversion).
@@ -45,6 +46,24 @@ def demo_edit_prompt(steps: int = 3, seed: int = 0, cfg: float = 4.0, editor_jso
         "decode": {"class_type": "VAEDecode", "inputs": {"samples": ["sampler", 0], "vae": ["model", 1]}},
         "save": {"class_type": "SaveImage", "inputs": {"images": ["decode", 0], "filename_prefix": prefix}},
     }
+
+
+def demo_guider_prompt(steps: int = 3, sampler_name: str = "ddim", noise: str = "DisableNoise",
+                       prefix: str = "dragon_guider", **kwargs) -> dict:
+    """The demo drag edit through DragonGuider under the stock SamplerCustomAdvanced: DragonBankSigmas,
+    DragonStartLatent, ``noise`` (DisableNoise or RandomNoise) and KSamplerSelect's ``sampler_name``."""
+    p = demo_edit_prompt(steps, prefix=prefix, **kwargs)
+    p["guider"] = {"class_type": "DragonGuider", "inputs": {k: v for k, v in p["sampler"]["inputs"].items()
+                                                            if k != "seed"}}
+    p["start"] = {"class_type": "DragonStartLatent",
+                  "inputs": {"model": ["model", 0], "memory_bank": ["invert", 0], "edit": ["edit", 0]}}
+    p["sigmas"] = {"class_type": "DragonBankSigmas", "inputs": {"memory_bank": ["invert", 0]}}
+    p["noise"] = {"class_type": noise, "inputs": {"noise_seed": 0} if noise == "RandomNoise" else {}}
+    p["ksampler"] = {"class_type": "KSamplerSelect", "inputs": {"sampler_name": sampler_name}}
+    p["sampler"] = {"class_type": "SamplerCustomAdvanced",
+                    "inputs": {"noise": ["noise", 0], "guider": ["guider", 0], "sampler": ["ksampler", 0],
+                               "sigmas": ["sigmas", 0], "latent_image": ["start", 0]}}
+    return p
 
 
 def evict_prompt(example: str = DEMO_EXAMPLE) -> dict:
