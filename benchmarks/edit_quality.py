@@ -226,7 +226,7 @@ class Editor:
         self.comfy_nodes = comfy_nodes
         self.nodes = self.pack.NODE_CLASS_MAPPINGS
         with torch.inference_mode():
-            self.model, self.vae, self.positive, self.negative, _ = self.nodes["DragonDemoModel"]().load("two objects")
+            self.model, self.vae, self.positive, self.negative, _ = self.nodes["DragonDemoModel"]().load("two objects")["result"]
         self.steps = steps
         self.cfg = cfg
         self._banks: dict = {}

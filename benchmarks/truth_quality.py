@@ -231,8 +231,10 @@ def as_edit(tc: TruthCase) -> edit_quality.Case:
                              region, dict(c.params), c.reference_image, c.reference_mask, c.truth)
 
 
-def run(cases: list[TruthCase], steps: int, variants: dict, baselines: bool = True) -> tuple[dict, list]:
-    editor = edit_quality.Editor(steps)
+def run(cases: list[TruthCase], steps: int, variants: dict, baselines: bool = True,
+        editor: Optional[edit_quality.Editor] = None) -> tuple[dict, list]:
+    """``editor``: one already built (another weight file, demo/acceptance.py), else the committed model's."""
+    editor = editor or edit_quality.Editor(steps)
     rows: dict = {}
     results: list = []
 

@@ -52,6 +52,22 @@ UNET_CONFIG: dict[str, Any] = {
     "use_temporal_resblock": False,
 }
 
+# The next demo model's UNet (issue: a model the paper's method works on): twice the width at the two coarser
+# levels, two res blocks at 8x8, and self + cross attention at 16x16 and at 8x8 in the encoder and the decoder
+# and in the 4x4 middle block: the paper reads features from and swaps keys/values in attention at more than one
+# resolution, as SD-1.5 has them. Sized so that it and the autoencoder fit a 20 MB fp16 file
+# (tests/comfy/test_demo_training.py). Trained by ``train_demo_model.py --unet large`` (the default).
+UNET_CONFIG_LARGE: dict[str, Any] = dict(
+    UNET_CONFIG,
+    model_channels=64,
+    channel_mult=[1, 2, 2],
+    num_res_blocks=[1, 2, 1],
+    transformer_depth=[1, 1, 1, 0],
+    transformer_depth_output=[0, 0, 1, 1, 1, 1, 1],  # deepest level first, one more block per level
+    num_head_channels=32,
+)
+UNET_CONFIGS: dict[str, dict[str, Any]] = {"small": UNET_CONFIG, "large": UNET_CONFIG_LARGE}
+
 # ch_mult has three entries: two 2x downsamplings, so 64x64x3 -> 16x16x4. ComfyUI's Encoder/Decoder end with
 # GroupNorm(32 groups) before their output convolution; with one channel per group that norm erases every
 # channel's per-image mean and scale, i.e. absolute colour (a first 32-channel run came out grey). Hence 96

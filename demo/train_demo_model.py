@@ -20,8 +20,11 @@ Stages, run in this order by ``--stage all`` (each skips work already checkpoint
   preview  ComfyUI's KSampler (ddim, ddim_uniform) samples, VAE round trips and DDIM inversion round trips.
 
 Every step's randomness derives from (--seed, step), so an interrupted run resumes to the same result (up to
-floating-point reordering across thread counts). Scenes come from ``synthetic.random_scene(seed)`` with seeds
-below ``synthetic.HELDOUT_SEED_START``; the evaluation uses held-out seeds.
+floating-point reordering across thread counts). Scenes come from ``scenes.random_scene(seed)`` (``--scenes
+structured``, the default; the ``render`` stage renders them once into scenes.npy) or ``synthetic.random_scene``
+(the committed model's), with seeds below ``HELDOUT_SEED_START``; the evaluation uses held-out seeds.
+``--unet large`` (default) is architecture.UNET_CONFIG_LARGE, ``small`` the committed model's. ``--device cuda``
+runs the training stages on a GPU (demo/train_gpu.sh).
 """
 from __future__ import annotations
 
@@ -42,12 +45,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from dragon_dev.bootstrap import import_comfy, load_module  # noqa: E402  (the one bootstrap)
 
 if __package__:
-    from . import architecture, synthetic
+    from . import architecture, scenes, synthetic
 else:
     # Run as a script: this folder as the package ``dragon_demo``; the repository root must not go on sys.path
     # (the pack's nodes/ would shadow ComfyUI's nodes.py).
     load_module(Path(__file__).resolve().parent / "__init__.py", "dragon_demo", package=True)
-    from dragon_demo import architecture, synthetic  # type: ignore[no-redef]
+    from dragon_demo import architecture, scenes, synthetic  # type: ignore[no-redef]
 
 REPO = Path(__file__).resolve().parent.parent
 # Many cheap aligned 32x32 crops (the full-resolution layers dominate the cost), then whole images so the
@@ -56,6 +59,9 @@ DEFAULT_VAE_PHASES = "3000:32:2:5e-4,200:64:4:1e-4"
 # The decoder stage: bigger batches than the joint stage could afford (no encoder to train), same two shapes.
 DEFAULT_DECODER_PHASES = "4000:32:8:3e-4,400:64:8:5e-5"
 EVAL_SEEDS = range(synthetic.HELDOUT_SEED_START, synthetic.HELDOUT_SEED_START + 64)
+# Where training scenes come from (--scenes): demo/scenes.py's textured, detailed, overlapping scenes (the next
+# model's data) or synthetic.py's flat shapes (the committed model's). Both hold out seeds >= 1e6.
+SCENE_SOURCES = {"structured": scenes, "synthetic": synthetic}
 
 
 def init_comfy() -> None:
@@ -134,7 +140,7 @@ def resume(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer) -> di
     once a stage has finished, what it recorded at the end, e.g. ``eval_psnr``)."""
     if not path.exists():
         return {"step": 0, "history": []}
-    ckpt = torch.load(path, weights_only=False)
+    ckpt = torch.load(path, weights_only=False, map_location="cpu")
     model.load_state_dict(ckpt["model"])
     opt.load_state_dict(ckpt["opt"])
     return {k: v for k, v in ckpt.items() if k not in ("model", "opt")}
@@ -166,6 +172,49 @@ class PhaseProgress:
 
     def minutes(self) -> float:
         return (time.time() - self.t_start) / 60
+
+
+# --------------------------------------------------------------------------------------------------- scenes
+
+def render_scenes(opts: argparse.Namespace, log: Log) -> None:
+    """Render the ``--pool`` training scenes once into ``scenes.npy`` (uint8) with ``--workers`` processes:
+    structured scenes cost tens of ms each, too slow to render afresh for every batch of a GPU run."""
+    path = opts.work_dir / "scenes.npy"
+    if path.exists() and len(np.load(path, mmap_mode="r")) == opts.pool:
+        log("render: done")
+        return
+    import multiprocessing
+
+    t0 = time.time()
+    chunks = [range(start, min(start + 256, opts.pool)) for start in range(0, opts.pool, 256)]
+    source = SCENE_SOURCES[opts.scenes]
+    with multiprocessing.get_context("fork").Pool(max(opts.workers, 1)) as workers:
+        batches = workers.map(source.render_batch, chunks)
+    images = (np.concatenate(batches) * 255).round().astype(np.uint8)
+    tmp = path.with_suffix(".tmp.npy")
+    np.save(tmp, images)
+    os.replace(tmp, path)
+    log(f"render: {opts.pool} {opts.scenes} scenes in {time.time() - t0:.0f}s -> {path}")
+
+
+def scene_images(opts: argparse.Namespace, seeds: Any) -> np.ndarray:
+    """Training scenes ``seeds`` (below HELDOUT_SEED_START) as float32 [N, 64, 64, 3]: from the rendered
+    ``scenes.npy`` when there is one (seed modulo its length: the stages then cycle through those scenes),
+    else rendered now."""
+    seeds = [int(s) for s in seeds]
+    cache = _rendered(opts.work_dir / "scenes.npy")
+    if cache is not None:
+        return cache[[s % len(cache) for s in seeds]].astype(np.float32) / 255
+    return SCENE_SOURCES[opts.scenes].render_batch(seeds)
+
+
+_RENDERED: dict[Path, Any] = {}
+
+
+def _rendered(path: Path) -> Any:
+    if path not in _RENDERED and path.exists():
+        _RENDERED[path] = np.load(path)
+    return _RENDERED.get(path)
 
 
 # ------------------------------------------------------------------------------------------------ autoencoder
@@ -278,7 +327,8 @@ def colour_route_init(ae: torch.nn.Module, images: torch.Tensor) -> None:
         _calibrate(dec.conv_out, torch.nn.functional.silu(dec.norm_out(h)), target, 3)
 
 
-def new_autoencoder(seed: int) -> torch.nn.Module:
+def new_autoencoder(seed: int, images: np.ndarray) -> torch.nn.Module:
+    """``images``: a few training scenes, to calibrate the colour routing."""
     torch.manual_seed(seed)
     ae = architecture.build_autoencoder(architecture.VAE_DDCONFIG)
     torch_default_init(ae)
@@ -288,7 +338,7 @@ def new_autoencoder(seed: int) -> torch.nn.Module:
         zero_(attn)
         attn.norm.weight.data.fill_(1.0)
         attn.requires_grad_(False)
-    colour_route_init(ae, to_images(synthetic.render_batch(range(16))))  # training scenes
+    colour_route_init(ae, to_images(images))
     return ae
 
 
@@ -329,7 +379,7 @@ def train_vae(opts: argparse.Namespace, log: Log) -> None:
     path = opts.work_dir / "vae.pt"
     phases = parse_phases(opts.vae_phases)
     total = sum(p.steps for p in phases)
-    ae = new_autoencoder(opts.seed)
+    ae = new_autoencoder(opts.seed, scene_images(opts, range(16))).to(opts.device)
     params = [p for p in ae.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=phases[0].lr)
     state = resume(path, ae, opt)
@@ -344,12 +394,12 @@ def train_vae(opts: argparse.Namespace, log: Log) -> None:
         phase, phase_step, first_scene = phase_at(phases, step)
         gen = step_generator(opts.seed, 1, step)
         seeds = [(first_scene + i) % synthetic.HELDOUT_SEED_START for i in range(phase.batch)]
-        images = to_images(synthetic.render_batch(seeds))
+        images = to_images(scene_images(opts, seeds))
         # Crops aligned to the 4x latent grid, as in full images.
         cells = (synthetic.DEFAULT_SIZE - phase.crop) // architecture.LATENT_DOWNSCALE + 1
         offsets = torch.randint(0, cells, (phase.batch, 2), generator=gen) * architecture.LATENT_DOWNSCALE
         x = torch.stack([img[:, oy:oy + phase.crop, ox:ox + phase.crop]
-                         for img, (oy, ox) in zip(images, offsets.tolist())])
+                         for img, (oy, ox) in zip(images, offsets.tolist())]).to(opts.device)
         if step % 2 == 1:
             x = x.flip(-1)
         for group in opt.param_groups:
@@ -357,7 +407,7 @@ def train_vae(opts: argparse.Namespace, log: Log) -> None:
         moments = ae.quant_conv(ae.encoder(x))
         mean, logvar = moments.chunk(2, dim=1)
         logvar = logvar.clamp(-30.0, 20.0)
-        z = mean + torch.exp(0.5 * logvar) * torch.randn(mean.shape, generator=gen)
+        z = mean + torch.exp(0.5 * logvar) * torch.randn(mean.shape, generator=gen).to(opts.device)
         rec = ae.decode(z)
         l1 = (rec - x).abs().mean()
         mse = ((rec - x) ** 2).mean()
@@ -368,7 +418,7 @@ def train_vae(opts: argparse.Namespace, log: Log) -> None:
 
 
 def load_trained_vae(opts: argparse.Namespace) -> tuple[dict[str, torch.Tensor], Any]:
-    sd = fp16_rounded(torch.load(opts.work_dir / "vae.pt", weights_only=False)["model"])
+    sd = fp16_rounded(torch.load(opts.work_dir / "vae.pt", weights_only=False, map_location="cpu")["model"])
     return sd, architecture.make_vae(sd, architecture.VAE_DDCONFIG)
 
 
@@ -384,7 +434,7 @@ def build_pool(opts: argparse.Namespace, log: Log) -> None:
     latents, colours = [], []
     for start in range(0, opts.pool, 256):
         seeds = range(start, min(start + 256, opts.pool))
-        images = torch.from_numpy(synthetic.render_batch(seeds))
+        images = torch.from_numpy(scene_images(opts, seeds))
         with torch.no_grad():
             z = vae.encode(images)
         latents.append(z)
@@ -396,7 +446,7 @@ def build_pool(opts: argparse.Namespace, log: Log) -> None:
     flat_rgb = rgb.permute(0, 2, 3, 1).reshape(-1, 3).double()
     design = torch.cat([flat_z, torch.ones(len(flat_z), 1, dtype=torch.float64)], dim=1)
     solution = torch.linalg.lstsq(design, flat_rgb).solution
-    eval_psnr = heldout_psnr(vae)
+    eval_psnr = heldout_psnr(vae, opts)
     save_atomic({"count": opts.pool, "latents": z_all, "scale_factor": scale,
                  "rgb_factors": solution[:4].tolist(), "rgb_bias": solution[4].tolist(),
                  "latent_mean": z_all.mean().item(), "vae_eval_psnr": eval_psnr}, path)
@@ -425,7 +475,8 @@ def train_decoder(opts: argparse.Namespace, log: Log) -> None:
     pool = torch.load(opts.work_dir / "pool.pt", weights_only=False)
     latents = pool["latents"].float()
     ae = architecture.build_autoencoder(architecture.VAE_DDCONFIG)
-    ae.load_state_dict(torch.load(opts.work_dir / "vae.pt", weights_only=False)["model"])
+    ae.load_state_dict(torch.load(opts.work_dir / "vae.pt", weights_only=False, map_location="cpu")["model"])
+    ae.to(opts.device)
     params = decoder_parameters(ae)
     opt = torch.optim.Adam(params, lr=phases[0].lr)
     state = resume(path, ae, opt)
@@ -441,13 +492,14 @@ def train_decoder(opts: argparse.Namespace, log: Log) -> None:
         phase, phase_step, _ = phase_at(phases, step)
         gen = step_generator(opts.seed, 4, step)
         seeds = torch.randint(0, len(latents), (phase.batch,), generator=gen)
-        images = to_images(synthetic.render_batch(seeds.tolist()))
+        images = to_images(scene_images(opts, seeds.tolist()))
         cells = (synthetic.DEFAULT_SIZE - phase.crop) // down + 1
         offsets = torch.randint(0, cells, (phase.batch, 2), generator=gen)
         c = phase.crop // down
         z = torch.stack([latents[s, :, oy:oy + c, ox:ox + c] for s, (oy, ox) in zip(seeds.tolist(), offsets.tolist())])
         x = torch.stack([img[:, oy * down:(oy + c) * down, ox * down:(ox + c) * down]
-                         for img, (oy, ox) in zip(images, offsets.tolist())])
+                         for img, (oy, ox) in zip(images, offsets.tolist())]).to(opts.device)
+        z = z.to(opts.device)
         for group in opt.param_groups:
             group["lr"] = lr_at(phase_step, phase.steps, phase.lr, 50, 0.05)
         rec = ae.decode(z)
@@ -455,16 +507,16 @@ def train_decoder(opts: argparse.Namespace, log: Log) -> None:
         mse = ((rec - x) ** 2).mean()
         optimise(opt, params, l1 + mse)
         progress(step + 1, phase, [l1.item(), mse.item()], opt, ae)
-    eval_psnr = heldout_psnr(architecture.make_vae(fp16_rounded(ae.state_dict()), architecture.VAE_DDCONFIG))
+    eval_psnr = heldout_psnr(architecture.make_vae(fp16_rounded(ae.state_dict()), architecture.VAE_DDCONFIG), opts)
     save_atomic({"model": ae.state_dict(), "opt": opt.state_dict(), "step": total, "history": state["history"],
                  "eval_psnr": eval_psnr}, path)
     log(f"decoder: trained to step {total} in {progress.minutes():.1f} min (this run); held-out "
         f"round trip {eval_psnr:.2f} dB (after the joint stage: {pool['vae_eval_psnr']:.2f} dB)")
 
 
-def heldout_psnr(vae: Any) -> float:
+def heldout_psnr(vae: Any, opts: argparse.Namespace) -> float:
     """PSNR of the held-out scenes sent through ``vae`` (a ``comfy.sd.VAE``: VAEEncode then VAEDecode)."""
-    images = torch.from_numpy(synthetic.render_batch(EVAL_SEEDS))
+    images = torch.from_numpy(SCENE_SOURCES[opts.scenes].render_batch(EVAL_SEEDS))
     with torch.no_grad():
         return psnr(vae.decode(vae.encode(images)), images)
 
@@ -473,10 +525,10 @@ def trained_autoencoder(opts: argparse.Namespace) -> dict[str, Any]:
     """The checkpoint the export takes the autoencoder from: the decoder stage's when it has finished."""
     decoder = opts.work_dir / "decoder.pt"
     if decoder.exists():
-        ckpt = torch.load(decoder, weights_only=False)
+        ckpt = torch.load(decoder, weights_only=False, map_location="cpu")
         if ckpt.get("eval_psnr") is not None:
             return ckpt
-    return torch.load(opts.work_dir / "vae.pt", weights_only=False)
+    return torch.load(opts.work_dir / "vae.pt", weights_only=False, map_location="cpu")
 
 
 # ------------------------------------------------------------------------------------------------------- unet
@@ -484,9 +536,9 @@ def trained_autoencoder(opts: argparse.Namespace) -> dict[str, Any]:
 class Trainee(torch.nn.Module):
     """The UNet inside ComfyUI's BaseModel plus the two learned contexts."""
 
-    def __init__(self, scale_factor: float) -> None:
+    def __init__(self, scale_factor: float, unet_config: dict[str, Any] = architecture.UNET_CONFIG) -> None:
         super().__init__()
-        config = architecture.make_model_config(dict(architecture.UNET_CONFIG, dtype=torch.float32), scale_factor)
+        config = architecture.make_model_config(dict(unet_config, dtype=torch.float32), scale_factor)
         self.base = architecture.build_base_model(config)
         self.positive = torch.nn.Parameter(torch.randn(1, architecture.CONTEXT_TOKENS, architecture.CONTEXT_DIM))
         self.negative = torch.nn.Parameter(torch.randn(1, architecture.CONTEXT_TOKENS, architecture.CONTEXT_DIM))
@@ -510,15 +562,17 @@ def train_unet(opts: argparse.Namespace, log: Log) -> None:
     path = opts.work_dir / "unet.pt"
     pool = torch.load(opts.work_dir / "pool.pt", weights_only=False)
     torch.manual_seed(opts.seed)
-    model = Trainee(pool["scale_factor"])
+    unet_config = architecture.UNET_CONFIGS[opts.unet]
+    model = Trainee(pool["scale_factor"], unet_config)
     model.initialise()
-    ema = Trainee(pool["scale_factor"])
+    model.to(opts.device)
+    ema = Trainee(pool["scale_factor"], unet_config).to(opts.device)
     ema.load_state_dict(model.state_dict())
     ema.requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=opts.unet_lr, weight_decay=0.0)
     state = {"step": 0, "history": []}
     if path.exists():
-        ckpt = torch.load(path, weights_only=False)
+        ckpt = torch.load(path, weights_only=False, map_location="cpu")
         model.load_state_dict(ckpt["model"])
         ema.load_state_dict(ckpt["ema"])
         opt.load_state_dict(ckpt["opt"])
@@ -529,17 +583,18 @@ def train_unet(opts: argparse.Namespace, log: Log) -> None:
     n_params = sum(p.numel() for p in model.base.diffusion_model.parameters())
     log(f"unet: {n_params / 1e6:.3f} M params, resuming at step {state['step']} of {opts.unet_steps}")
     sampling = model.base.model_sampling
-    latents = pool["latents"] * pool["scale_factor"]
+    latents = (pool["latents"] * pool["scale_factor"]).to(opts.device)
+    sigmas = sampling.sigmas.to(opts.device)
     model.train()
     t_start, window = time.time(), []
     for step in range(state["step"], opts.unet_steps):
         gen = step_generator(opts.seed, 2, step)
         idx = torch.randint(0, len(latents), (opts.unet_batch,), generator=gen)
-        x0 = latents[idx]
-        t = torch.randint(0, 1000, (opts.unet_batch,), generator=gen)
-        eps = torch.randn(x0.shape, generator=gen)
-        null = torch.rand(opts.unet_batch, generator=gen) < opts.null_prob
-        sigma = sampling.sigmas[t].float()
+        x0 = latents[idx.to(opts.device)]
+        t = torch.randint(0, 1000, (opts.unet_batch,), generator=gen).to(opts.device)
+        eps = torch.randn(x0.shape, generator=gen).to(opts.device)
+        null = (torch.rand(opts.unet_batch, generator=gen) < opts.null_prob).to(opts.device)
+        sigma = sigmas[t].float()
         x = x0 + sigma.view(-1, 1, 1, 1) * eps
         # The same input scaling and timestep ComfyUI's BaseModel._apply_model uses for an EPS model.
         xc = sampling.calculate_input(sigma, x)
@@ -579,14 +634,15 @@ def tail_mean(history: list[list[float]], column: int, points: int = 4) -> float
 
 
 def export(opts: argparse.Namespace, log: Log) -> None:
-    vae_ckpt = torch.load(opts.work_dir / "vae.pt", weights_only=False)
+    vae_ckpt = torch.load(opts.work_dir / "vae.pt", weights_only=False, map_location="cpu")
     autoencoder = trained_autoencoder(opts)
     pool = torch.load(opts.work_dir / "pool.pt", weights_only=False)
-    unet_ckpt = torch.load(opts.work_dir / "unet.pt", weights_only=False)
-    ema = Trainee(pool["scale_factor"])
+    unet_ckpt = torch.load(opts.work_dir / "unet.pt", weights_only=False, map_location="cpu")
+    ema = Trainee(pool["scale_factor"], architecture.UNET_CONFIGS[opts.unet])
     ema.load_state_dict(unet_ckpt["ema"])
     record = {
-        "recipe": (f"demo/train_demo_model.py --seed {opts.seed} --vae-phases {opts.vae_phases} --vae-kl {opts.vae_kl} "
+        "recipe": (f"demo/train_demo_model.py --seed {opts.seed} --scenes {opts.scenes} --unet {opts.unet} "
+                   f"--vae-phases {opts.vae_phases} --vae-kl {opts.vae_kl} "
                    f"--decoder-phases {opts.decoder_phases} "
                    f"--pool {pool['count']} --unet-steps {unet_ckpt['step']} --unet-batch {opts.unet_batch} "
                    f"--unet-lr {opts.unet_lr} --null-prob {opts.null_prob} --ema {opts.ema}"),
@@ -598,10 +654,11 @@ def export(opts: argparse.Namespace, log: Log) -> None:
         "vae_decoder_steps": str(autoencoder["step"] if "eval_psnr" in autoencoder else 0),
         "vae_heldout_psnr_db": f"{autoencoder.get('eval_psnr', pool['vae_eval_psnr']):.2f}",
         "unet_final_eps_mse": f"{tail_mean(unet_ckpt['history'], 1):.5f}",
-        "training_data": "demo/synthetic.py random_scene(seed), seeds < HELDOUT_SEED_START, 64x64",
+        "training_data": f"demo/{SCENE_SOURCES[opts.scenes].__name__.rsplit('.', 1)[-1]}.py random_scene(seed), "
+                         "seeds < HELDOUT_SEED_START, 64x64",
     }
     metadata = {
-        "unet_config": json.dumps(architecture.UNET_CONFIG),
+        "unet_config": json.dumps(architecture.UNET_CONFIGS[opts.unet]),
         "vae_ddconfig": json.dumps(architecture.VAE_DDCONFIG),
         "latent_scale_factor": f"{pool['scale_factor']:.6f}",
         "latent_rgb_factors": json.dumps([[round(v, 5) for v in row] for row in pool["rgb_factors"]]),
@@ -665,7 +722,7 @@ def preview(opts: argparse.Namespace, log: Log) -> None:
         samples = comfy.sample.sample(patcher, noise, 20, cfg, "ddim", "ddim_uniform", positive, negative, empty,
                                       disable_pbar=True, seed=opts.seed)
         rows.append(vae.decode(samples))
-    originals = torch.from_numpy(synthetic.render_batch(EVAL_SEEDS[:8]))
+    originals = torch.from_numpy(SCENE_SOURCES[opts.scenes].render_batch(EVAL_SEEDS[:8]))
     latent = vae.encode(originals)
     rows += [originals, vae.decode(latent)]
     x_t, sigmas = ddim_invert(patcher, latent, positive[0][0].expand(8, -1, -1), 50)
@@ -686,9 +743,18 @@ def preview(opts: argparse.Namespace, log: Log) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--stage", choices=("all", "vae", "pool", "decoder", "unet", "export", "preview"), default="all")
+    p.add_argument("--stage", choices=("all", "render", "vae", "pool", "decoder", "unet", "export", "preview"),
+                   default="all")
+    p.add_argument("--scenes", choices=tuple(SCENE_SOURCES), default="structured",
+                   help="training scenes: demo/scenes.py (default) or demo/synthetic.py (the committed model's)")
+    p.add_argument("--unet", choices=tuple(architecture.UNET_CONFIGS), default="large",
+                   help="UNet configuration (architecture.UNET_CONFIGS; 'small' is the committed model's)")
+    p.add_argument("--device", default="cpu", help="torch device of the training stages (cpu, cuda)")
+    p.add_argument("--workers", type=int, default=1, help="processes rendering the training scenes (render stage)")
     p.add_argument("--work-dir", type=Path, default=REPO / ".train", help="checkpoints and logs (git-ignored)")
-    p.add_argument("--out", type=Path, default=architecture.WEIGHTS_PATH, help="exported safetensors file")
+    p.add_argument("--out", type=Path, default=None,
+                   help="exported safetensors file (default WORK_DIR/dragon_demo.safetensors; demo/weights is "
+                        "replaced by hand, once demo/acceptance.py accepts a file)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (1 was several times faster than 2 on a shared, busy 2-core machine)")
@@ -709,11 +775,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     opts = parse_args(argv)
     opts.work_dir.mkdir(parents=True, exist_ok=True)
+    if opts.out is None:
+        opts.out = opts.work_dir / "dragon_demo.safetensors"
     torch.set_num_threads(opts.threads)
     init_comfy()
     log = Log(opts.work_dir / "train.log")
-    stages = ("vae", "pool", "decoder", "unet", "export") if opts.stage == "all" else (opts.stage,)
-    actions = {"vae": train_vae, "pool": build_pool, "decoder": train_decoder, "unet": train_unet, "export": export,
+    stages = ("render", "vae", "pool", "decoder", "unet", "export") if opts.stage == "all" else (opts.stage,)
+    actions = {"render": render_scenes, "vae": train_vae, "pool": build_pool, "decoder": train_decoder, "unet": train_unet, "export": export,
                "preview": preview}
     for stage in stages:
         actions[stage](opts, log)

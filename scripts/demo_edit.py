@@ -48,7 +48,7 @@ def main() -> None:
     spec = EDITS[args.mode]
     started = time.perf_counter()
     with torch.inference_mode():
-        model, vae, positive, negative, image = dragon["DragonDemoModel"]().load("two objects")
+        model, vae, positive, negative, image = dragon["DragonDemoModel"]().load("two objects")["result"]
         (latent,) = comfy_nodes.VAEEncode().encode(vae, image)
         bank, _ = dragon["DragonDDIMInversion"]().invert(model, latent, positive, args.steps)["result"]
         editor_json = json.dumps(spec["editor_json"])

