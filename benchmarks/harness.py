@@ -68,7 +68,7 @@ def build_model(arch: str, dtype: torch.dtype = torch.float32):
 
 def weight_bytes(arch: str, dtype: torch.dtype) -> int:
     """The UNet's weights in bytes at ``dtype``, from its module tree on the meta device (nothing allocated)."""
-    from dragon_test_helpers import tiny_model as tm
+    from dragon_dev import tiny_model as tm
 
     configs = {"sd15": tm.sd15_config, "sdxl": tm.sdxl_config, "tiny": tm.tiny_config}
     if arch not in configs:
