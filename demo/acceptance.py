@@ -55,10 +55,9 @@ def autoencoder_figures(weights: Path, n_scenes: int, n_inverted: int) -> tuple[
 
 
 def move_figures(weights: Path, n_scenes: int) -> tuple[str, dict]:
-    sys.path.insert(0, str(REPO / "scripts"))
-    import inprocess_host
+    from dragon_dev.bootstrap import in_process_pack
 
-    pack = inprocess_host.host(cpu=True)
+    pack = in_process_pack(cpu=True)
     # The pack's demo loader reads architecture.WEIGHTS_PATH: point it at the file under test.
     sys.modules[pack.__name__ + ".demo.architecture"].WEIGHTS_PATH = weights
     sys.modules[pack.__name__ + ".nodes.demo_nodes"]._demo_weights.cache_clear()
