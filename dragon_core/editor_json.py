@@ -30,11 +30,7 @@ class EditorState:
 
 def parse_editor_json(text: str, size: ImageSize, field_name: str = "editor_json") -> EditorState:
     """Parse the web editor's JSON with limits; never evaluates anything."""
-    if not isinstance(text, str):
-        raise DragonInputError(field_name, f"must be a JSON string, got {type(text).__name__}")
-    if len(text) > EDITOR_JSON_MAX_CHARS:
-        raise DragonInputError(field_name, f"is {len(text)} characters; at most {EDITOR_JSON_MAX_CHARS} allowed")
-    stripped = text.strip()
+    stripped = checked_text(text, field_name, "a JSON string")
     if not stripped:
         data: Any = {}
     else:
@@ -64,6 +60,16 @@ def parse_editor_json(text: str, size: ImageSize, field_name: str = "editor_json
     if len(strokes) and ((strokes[:, 2] <= 0) | (strokes[:, 2] > max(size.width, size.height))).any():
         raise DragonInputError(f"{field_name}.strokes", "brush radius must be > 0 and at most the image size")
     return EditorState(points, boxes, strokes)
+
+
+def checked_text(text: Any, field_name: str, form: str) -> str:
+    """``text`` stripped, after the checks every JSON-in-a-string input gets: a string (``form`` says which), and
+    not longer than EDITOR_JSON_MAX_CHARS."""
+    if not isinstance(text, str):
+        raise DragonInputError(field_name, f"must be {form}, got {type(text).__name__}")
+    if len(text) > EDITOR_JSON_MAX_CHARS:
+        raise DragonInputError(field_name, f"is {len(text)} characters; at most {EDITOR_JSON_MAX_CHARS} allowed")
+    return text.strip()
 
 
 def _reject_constant(field_name: str, name: str) -> None:
