@@ -9,8 +9,11 @@ from typing import Optional
 
 import torch
 
-from ..dragon_core.editor_json import box_to_mask, EditorState, parse_editor_json, rasterize
-from ..dragon_core.edits import make_appearance_edit, make_drag_edit, make_move_edit, make_paste_edit
+import comfy.model_management
+
+from ..dragon_core.editor_json import box_to_mask, EditorState, parse_editor_json
+from ..dragon_core.editor_json import rasterize as draw_boxes_and_strokes
+from ..dragon_core.edits import check_mask, make_appearance_edit, make_drag_edit, make_move_edit, make_paste_edit
 from ..dragon_core.grids import ImageSize
 from ..dragon_core.errors import DragonInputError
 from ..dragon_core.point_lists import POINT_LIST_FORM, pair_point_lists
@@ -31,7 +34,19 @@ def image_size(image: torch.Tensor, name: str = "image") -> ImageSize:
     return ImageSize(int(image.shape[2]), int(image.shape[1]))
 
 
+def rasterize(state: EditorState, size: ImageSize) -> Optional[torch.Tensor]:
+    """The editor's boxes and strokes as a bool mask (None if there are none), stopped by ComfyUI's interrupt;
+    a drawing whose erase strokes remove everything is an error naming editor_json, never an empty region."""
+    mask = draw_boxes_and_strokes(state, size, comfy.model_management.throw_exception_if_processing_interrupted)
+    if mask is not None and not mask.any():
+        raise DragonInputError("editor_json", "the boxes and strokes leave nothing painted (erase strokes remove "
+                               "all of it): paint the region again, or clear the strokes")
+    return mask
+
+
 def _mask_input(mask: Optional[torch.Tensor], name: str, size: ImageSize) -> Optional[torch.Tensor]:
+    """A connected MASK as bool (> MASK_THRESHOLD), checked on its own: a mask with nothing above the threshold
+    is an error naming it, never silently dropped from a union with the painted region."""
     if mask is None:
         return None
     if mask.dim() == 3 and mask.shape[0] > 1:
@@ -40,17 +55,22 @@ def _mask_input(mask: Optional[torch.Tensor], name: str, size: ImageSize) -> Opt
     if tuple(m.shape) != (size.height, size.width):
         raise DragonInputError(name, f"is {m.shape[-1]}x{m.shape[-2]} but the image is {size.width}x{size.height}; "
                                "masks must match the image size")
-    return m
+    return check_mask(name, m, size)
 
 
 def _union(name: str, size: ImageSize, *masks: Optional[torch.Tensor]) -> torch.Tensor:
-    present = [m > 0.5 for m in masks if m is not None]
+    present = [m.bool() for m in masks if m is not None]
     if not present:
         raise DragonInputError(name, "no region given: draw a box or paint it in the editor, or connect a MASK")
     out = present[0]
     for m in present[1:]:
         out = out | m
     return out.float()
+
+
+def _source(mask_name: str, painted: Optional[torch.Tensor], given: Optional[torch.Tensor]) -> str:
+    """The input(s) a region came from, as errors about it name them."""
+    return " + ".join(n for n, m in (("editor_json", painted), (mask_name, given)) if m is not None)
 
 
 def _offset(dx, dy):
@@ -102,8 +122,10 @@ class DragonEditMove:
         size = image_size(image)
         state = parse_editor_json(editor_json, size)
         _no_points(state, "Move", "set dx and dy (the editor's arrow does it)")
-        obj = _union("object", size, rasterize(state, size), _mask_input(object_mask, "object_mask", size))
-        return (make_move_edit(obj, _offset(dx, dy), size, scale, _mask_input(fill_mask, "fill_mask", size)),)
+        painted, given = rasterize(state, size), _mask_input(object_mask, "object_mask", size)
+        obj = _union("object", size, painted, given)
+        return (make_move_edit(obj, _offset(dx, dy), size, scale, _mask_input(fill_mask, "fill_mask", size),
+                               _source("object_mask", painted, given)),)
 
 
 class DragonEditDrag:
@@ -182,9 +204,10 @@ class DragonEditAppearance:
         ref_size = image_size(reference_image, "reference_image")
         state = parse_editor_json(editor_json, size)
         _no_points(state, "Appearance", "draw a box or paint the base object")
-        base = _union("base object", size, rasterize(state, size), _mask_input(base_mask, "base_mask", size))
+        painted, given = rasterize(state, size), _mask_input(base_mask, "base_mask", size)
+        base = _union("base object", size, painted, given)
         ref = _mask_input(reference_mask, "reference_mask", ref_size)
-        return (make_appearance_edit(base, ref, reference_bank, size, ref_size),)
+        return (make_appearance_edit(base, ref, reference_bank, size, ref_size, _source("base_mask", painted, given)),)
 
 
 class DragonEditPaste:
