@@ -90,6 +90,7 @@ class DragonDemoModel:
     FUNCTION = "load"
     RETURN_TYPES = ("MODEL", "VAE", "CONDITIONING", "CONDITIONING", "IMAGE")
     RETURN_NAMES = ("model", "vae", "positive", "negative", "example_image")
+    SEARCH_ALIASES = ["dragondiffusion demo", "drag demo", "tiny model", "cpu demo model", "example scenes"]
     OUTPUT_TOOLTIPS = (
         "The demo UNet (eps prediction, SD-1.5 noise schedule, 16x16x4 latents for 64x64 images).",
         "The demo autoencoder (4x downscale): use it with the stock VAE Encode / VAE Decode nodes.",

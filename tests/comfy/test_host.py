@@ -120,10 +120,36 @@ def test_pyproject_is_read_by_comfyui_as_registry_metadata(comfy_host):
     assert config.project.name == "comfyui-dragondiffusion"
     assert config.tool_comfy.publisher_id == "dragondiffusion"
     assert config.tool_comfy.display_name == "DragonDiffusion drag editing"
-    assert (REPO_ROOT / config.tool_comfy.icon).is_file(), config.tool_comfy.icon
+    # Absolute URLs: the registry and the Manager show them outside the checkout.
+    repository = config.project.urls.repository
+    assert repository.startswith("https://github.com/"), repository
+    owner_repo = repository.removeprefix("https://github.com/")
+    icon_prefix = f"https://raw.githubusercontent.com/{owner_repo}/main/"
+    assert config.tool_comfy.icon.startswith(icon_prefix), config.tool_comfy.icon
+    assert (REPO_ROOT / config.tool_comfy.icon.removeprefix(icon_prefix)).is_file(), config.tool_comfy.icon
+    assert config.project.supported_os == ["OS Independent"]
+    assert config.project.supported_accelerators == ["GPU :: NVIDIA CUDA"]
+    assert config.project.supported_comfyui_version == ">=0.3.75"
+    assert config.project.supported_comfyui_frontend_version == ">=1.32.9"
     assert config.project.license.text == "GPL-3.0-or-later"
     assert "GNU GENERAL PUBLIC LICENSE" in (REPO_ROOT / "LICENSE").read_text()
     assert not config.tool_comfy.web, "[tool.comfy] web would register web/ a second time (WEB_DIRECTORY does)"
+
+
+def test_every_node_has_search_aliases_and_a_tooltip_per_output(dragon_pack):
+    """The node search finds the pack by what users type ("drag", "move object", "point edit"), and every output
+    says what it is for."""
+    aliases = {}
+    for node_id, cls in dragon_pack.NODE_CLASS_MAPPINGS.items():
+        names = getattr(cls, "SEARCH_ALIASES", None)
+        assert isinstance(names, list) and names, f"{node_id} has no SEARCH_ALIASES"
+        assert all(isinstance(a, str) and a.strip() == a and a for a in names), (node_id, names)
+        aliases[node_id] = names
+        tips = getattr(cls, "OUTPUT_TOOLTIPS", None)
+        assert isinstance(tips, tuple) and len(tips) == len(cls.RETURN_TYPES), f"{node_id}: one tooltip per output"
+        assert all(isinstance(tip, str) and len(tip) > 20 for tip in tips), (node_id, tips)
+    for term in ("drag", "move object", "point edit"):
+        assert term in aliases["DragonEditDrag"] or term in aliases["DragonEditMove"], term
 
 
 IMPORT_PROBE = textwrap.dedent("""
