@@ -70,15 +70,9 @@ class Case:
 
 def load_synthetic():
     """demo/synthetic.py by path (numpy only), so scenes need neither ComfyUI nor the repo root on sys.path."""
-    import importlib.util
+    from dragon_dev.bootstrap import load_module
 
-    name = "dragon_demo_synthetic"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "demo" / "synthetic.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    return load_module("demo/synthetic.py", "dragon_demo_synthetic")
 
 
 def make_cases(n_scenes: int, modes=MODES, first_seed: Optional[int] = None) -> list[Case]:
@@ -226,9 +220,9 @@ class Editor:
     def __init__(self, steps: int, cfg: Optional[float] = None, pack=None):
         """``pack``: the pack module when ComfyUI is already set up in this process (the tests' smoke run)."""
         if pack is None:
-            import inprocess_host
+            from dragon_dev.bootstrap import in_process_pack
 
-            pack = inprocess_host.host(cpu=True)
+            pack = in_process_pack(cpu=True)
         self.pack = pack
         import nodes as comfy_nodes
         import torch
@@ -237,7 +231,7 @@ class Editor:
         self.comfy_nodes = comfy_nodes
         self.nodes = self.pack.NODE_CLASS_MAPPINGS
         with torch.inference_mode():
-            self.model, self.vae, self.positive, self.negative, _ = self.nodes["DragonDemoModel"]().load("two objects")
+            self.model, self.vae, self.positive, self.negative, _ = self.nodes["DragonDemoModel"]().load("two objects")["result"]
         self.steps = steps
         self.cfg = cfg
         self._banks: dict = {}

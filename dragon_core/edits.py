@@ -15,6 +15,7 @@ from .errors import DragonInputError
 from .grids import ImageSize
 from .placement import check_placement
 
+MASK_THRESHOLD = 0.5  # a pixel of a MASK is in the region where its value is above this
 
 @dataclass
 class MoveEdit:
@@ -79,7 +80,7 @@ def finite_number(name: str, value: Any) -> float:
 
 
 def check_mask(name: str, mask: Tensor, size: ImageSize, allow_full: bool = True) -> Tensor:
-    """A [H, W] (or [1, H, W]) mask of the image's size, returned as bool (> 0.5)."""
+    """A [H, W] (or [1, H, W]) mask of the image's size, returned as bool (> MASK_THRESHOLD)."""
     if not isinstance(mask, Tensor):
         raise DragonInputError(name, f"must be a mask tensor, got {type(mask).__name__}")
     if mask.dim() == 3 and mask.shape[0] == 1:
@@ -92,9 +93,11 @@ def check_mask(name: str, mask: Tensor, size: ImageSize, allow_full: bool = True
                                f"{size.width}x{size.height}; masks must match the image size")
     if not torch.isfinite(mask.float()).all():
         raise DragonInputError(name, "contains NaN or infinite values")
-    binary = mask > 0.5
+    binary = mask > MASK_THRESHOLD
     if not binary.any():
-        raise DragonInputError(name, "is empty: paint or box the region to edit")
+        raise DragonInputError(name, f"is empty: no value above {MASK_THRESHOLD:g} (its largest is "
+                               f"{float(mask.max()):g}; masks are read as in where > {MASK_THRESHOLD:g}): "
+                               "paint or box the region to edit")
     if not allow_full and binary.all():
         raise DragonInputError(name, "covers the whole image: nothing would be left to keep or move into")
     return binary
@@ -123,8 +126,9 @@ def check_points(name: str, points: Tensor, size: ImageSize) -> Tensor:
 
 
 def make_move_edit(object_mask: Tensor, offset: tuple[float, float], size: ImageSize, scale: float = 1.0,
-                   fill_mask: Optional[Tensor] = None) -> MoveEdit:
-    mask = check_mask("object_mask", object_mask, size, allow_full=False)
+                   fill_mask: Optional[Tensor] = None, object_name: str = "object_mask") -> MoveEdit:
+    """``object_name``: the input(s) the object mask came from, for the errors."""
+    mask = check_mask(object_name, object_mask, size, allow_full=False)
     dx = finite_number("dx", offset[0])
     dy = finite_number("dy", offset[1])
     scale = check_scale("scale", scale)
@@ -138,23 +142,23 @@ def make_move_edit(object_mask: Tensor, offset: tuple[float, float], size: Image
 
 
 def make_drag_edit(handle_points: Tensor, target_points: Tensor, size: ImageSize,
-                   region_mask: Optional[Tensor] = None) -> DragEdit:
+                   region_mask: Optional[Tensor] = None, region_name: str = "region_mask") -> DragEdit:
     handles = check_points("handle_points", handle_points, size)
     targets = check_points("target_points", target_points, size)
     if len(handles) == 0:
         raise DragonInputError("points", "no handle -> target pair given: click a handle, then its target")
     if len(handles) != len(targets):
         raise DragonInputError("points", f"{len(handles)} handles but {len(targets)} targets: they come in pairs")
-    region = check_mask("region_mask", region_mask, size) if region_mask is not None else None
+    region = check_mask(region_name, region_mask, size) if region_mask is not None else None
     return DragEdit(handles, targets, region, size)
 
 
 def make_appearance_edit(base_mask: Tensor, reference_mask: Tensor, reference_bank: Any, size: ImageSize,
-                         reference_size: ImageSize) -> AppearanceEdit:
+                         reference_size: ImageSize, base_name: str = "base_mask") -> AppearanceEdit:
     if reference_bank is None:
         raise DragonInputError("reference_bank", "appearance replacement needs the reference image's memory bank "
                                "(invert the reference image with DragonDDIMInversion and connect it)")
-    base = check_mask("base_mask", base_mask, size, allow_full=False)
+    base = check_mask(base_name, base_mask, size, allow_full=False)
     ref = check_mask("reference_mask", reference_mask, reference_size)
     return AppearanceEdit(base, ref, reference_bank, size, reference_size)
 

@@ -85,7 +85,7 @@ def attention_step_schedule(steps: int, mode: InjectionMode) -> frozenset[int]:
 
 
 # Fraction of the steps (from the first) with the background lock on by default. Measured on the demo model's
-# held-out scenes (benchmarks/edit_quality.py): without it the unedited part drifts (about 23 dB background PSNR).
+# held-out scenes (benchmarks/edit_quality.py): without it the unedited part drifts (benchmarks/README.md).
 DEFAULT_KEEP_BACKGROUND = 1.0
 
 

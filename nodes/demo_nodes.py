@@ -6,7 +6,9 @@ toy yardstick, not an image generator: real checkpoints load through ComfyUI's o
 from __future__ import annotations
 
 import functools
+import io
 import json
+import os
 import threading
 from typing import Any
 
@@ -15,6 +17,8 @@ import torch
 import comfy.model_management
 import comfy.model_patcher
 import comfy.sd
+import folder_paths
+from PIL import Image
 
 from ..demo import architecture, synthetic
 
@@ -86,6 +90,7 @@ class DragonDemoModel:
     FUNCTION = "load"
     RETURN_TYPES = ("MODEL", "VAE", "CONDITIONING", "CONDITIONING", "IMAGE")
     RETURN_NAMES = ("model", "vae", "positive", "negative", "example_image")
+    SEARCH_ALIASES = ["dragondiffusion demo", "drag demo", "tiny model", "cpu demo model", "example scenes"]
     OUTPUT_TOOLTIPS = (
         "The demo UNet (eps prediction, SD-1.5 noise schedule, 16x16x4 latents for 64x64 images).",
         "The demo autoencoder (4x downscale): use it with the stock VAE Encode / VAE Decode nodes.",
@@ -102,9 +107,63 @@ class DragonDemoModel:
             "tooltip": "Built-in synthetic scene returned as example_image (rendered by demo/synthetic.py).",
         })}}
 
-    def load(self, example: str) -> tuple[Any, ...]:
+    def load(self, example: str) -> dict[str, Any]:
+        """The outputs under "result", and under "ui" a preview of the example (a temp file, as PreviewImage
+        shows one), so the node and the editors it feeds show the image after a run; before a run the
+        editors get it from the route below."""
         model, vae, positive, negative = load_demo_model()
-        return model, vae, positive, negative, render_example(example)
+        image = render_example(example)
+        return {"ui": {"images": [save_preview(image)]}, "result": (model, vae, positive, negative, image)}
+
+
+def _pil(image: torch.Tensor) -> Image.Image:
+    return Image.fromarray((image[0].cpu().numpy() * 255.0).round().clip(0, 255).astype("uint8"))
+
+
+def save_preview(image: torch.Tensor) -> dict[str, str]:
+    """Save a [1, H, W, 3] IMAGE as a PNG in ComfyUI's temp folder; the /view item a ui "images" list holds."""
+    height, width = image.shape[1:3]
+    folder, stem, counter, subfolder, _ = folder_paths.get_save_image_path(
+        "DragonDemoExample", folder_paths.get_temp_directory(), width, height)
+    name = f"{stem}_{counter:05}_.png"
+    _pil(image).save(os.path.join(folder, name))
+    return {"filename": name, "subfolder": subfolder, "type": "temp"}
+
+
+def example_png(name: str) -> bytes:
+    """The example scene `name` as PNG bytes (what the demo example route serves)."""
+    buffer = io.BytesIO()
+    _pil(render_example(name)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def register_example_route() -> bool:
+    """Serve GET /dragondiffusion/demo_example?name=<example> on ComfyUI's server (web/editor/image_source.js),
+    so that the editors show the demo image before the first run. False when there is no server (in-process
+    use of the nodes)."""
+    try:
+        from aiohttp import web
+        from server import PromptServer
+    except ImportError:
+        return False
+    instance = getattr(PromptServer, "instance", None)
+    if instance is None:
+        return False
+
+    @instance.routes.get(EXAMPLE_ROUTE)
+    async def demo_example(request):
+        name = request.query.get("name", "")
+        if name not in synthetic.example_scenes():
+            return web.json_response({"error": f"unknown example {name!r}",
+                                      "allowed": sorted(synthetic.example_scenes())}, status=404)
+        return web.Response(body=example_png(name), content_type="image/png",
+                            headers={"Cache-Control": "max-age=3600"})
+
+    return True
+
+
+EXAMPLE_ROUTE = "/dragondiffusion/demo_example"
+register_example_route()
 
 
 NODE_CLASS_MAPPINGS = {"DragonDemoModel": DragonDemoModel}

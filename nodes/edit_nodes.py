@@ -9,10 +9,14 @@ from typing import Optional
 
 import torch
 
-from ..dragon_core.editor_json import box_to_mask, EditorState, parse_editor_json, rasterize
-from ..dragon_core.edits import make_appearance_edit, make_drag_edit, make_move_edit, make_paste_edit
+import comfy.model_management
+
+from ..dragon_core.editor_json import box_to_mask, EditorState, parse_editor_json
+from ..dragon_core.editor_json import rasterize as draw_boxes_and_strokes
+from ..dragon_core.edits import check_mask, make_appearance_edit, make_drag_edit, make_move_edit, make_paste_edit
 from ..dragon_core.grids import ImageSize
 from ..dragon_core.errors import DragonInputError
+from ..dragon_core.point_lists import POINT_LIST_FORM, pair_point_lists
 from .node_errors import user_errors
 
 CATEGORY = "DragonDiffusion/edit"
@@ -30,7 +34,19 @@ def image_size(image: torch.Tensor, name: str = "image") -> ImageSize:
     return ImageSize(int(image.shape[2]), int(image.shape[1]))
 
 
+def rasterize(state: EditorState, size: ImageSize) -> Optional[torch.Tensor]:
+    """The editor's boxes and strokes as a bool mask (None if there are none), stopped by ComfyUI's interrupt;
+    a drawing whose erase strokes remove everything is an error naming editor_json, never an empty region."""
+    mask = draw_boxes_and_strokes(state, size, comfy.model_management.throw_exception_if_processing_interrupted)
+    if mask is not None and not mask.any():
+        raise DragonInputError("editor_json", "the boxes and strokes leave nothing painted (erase strokes remove "
+                               "all of it): paint the region again, or clear the strokes")
+    return mask
+
+
 def _mask_input(mask: Optional[torch.Tensor], name: str, size: ImageSize) -> Optional[torch.Tensor]:
+    """A connected MASK as bool (> MASK_THRESHOLD), checked on its own: a mask with nothing above the threshold
+    is an error naming it, never silently dropped from a union with the painted region."""
     if mask is None:
         return None
     if mask.dim() == 3 and mask.shape[0] > 1:
@@ -39,17 +55,22 @@ def _mask_input(mask: Optional[torch.Tensor], name: str, size: ImageSize) -> Opt
     if tuple(m.shape) != (size.height, size.width):
         raise DragonInputError(name, f"is {m.shape[-1]}x{m.shape[-2]} but the image is {size.width}x{size.height}; "
                                "masks must match the image size")
-    return m
+    return check_mask(name, m, size)
 
 
 def _union(name: str, size: ImageSize, *masks: Optional[torch.Tensor]) -> torch.Tensor:
-    present = [m > 0.5 for m in masks if m is not None]
+    present = [m.bool() for m in masks if m is not None]
     if not present:
         raise DragonInputError(name, "no region given: draw a box or paint it in the editor, or connect a MASK")
     out = present[0]
     for m in present[1:]:
         out = out | m
     return out.float()
+
+
+def _source(mask_name: str, painted: Optional[torch.Tensor], given: Optional[torch.Tensor]) -> str:
+    """The input(s) a region came from, as errors about it name them."""
+    return " + ".join(n for n, m in (("editor_json", painted), (mask_name, given)) if m is not None)
 
 
 def _offset(dx, dy):
@@ -71,6 +92,11 @@ class DragonEditMove:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("DRAGON_EDIT",)
     RETURN_NAMES = ("edit",)
+    SEARCH_ALIASES = ["move object", "drag object", "resize object", "object move", "point edit", "dragondiffusion",
+                      "diffeditor"]
+    OUTPUT_TOOLTIPS = (
+        'The move/resize edit: connect to DragonSampler, DragonGuider or DragonStartLatent ("edit").',
+    )
     FUNCTION = "build"
 
     @classmethod
@@ -96,8 +122,10 @@ class DragonEditMove:
         size = image_size(image)
         state = parse_editor_json(editor_json, size)
         _no_points(state, "Move", "set dx and dy (the editor's arrow does it)")
-        obj = _union("object", size, rasterize(state, size), _mask_input(object_mask, "object_mask", size))
-        return (make_move_edit(obj, _offset(dx, dy), size, scale, _mask_input(fill_mask, "fill_mask", size)),)
+        painted, given = rasterize(state, size), _mask_input(object_mask, "object_mask", size)
+        obj = _union("object", size, painted, given)
+        return (make_move_edit(obj, _offset(dx, dy), size, scale, _mask_input(fill_mask, "fill_mask", size),
+                               _source("object_mask", painted, given)),)
 
 
 class DragonEditDrag:
@@ -106,6 +134,11 @@ class DragonEditDrag:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("DRAGON_EDIT",)
     RETURN_NAMES = ("edit",)
+    SEARCH_ALIASES = ["drag", "drag points", "point edit", "point drag", "dragdiffusion", "draggan", "move object",
+                      "dragondiffusion"]
+    OUTPUT_TOOLTIPS = (
+        'The content drag edit: connect to DragonSampler, DragonGuider or DragonStartLatent ("edit").',
+    )
     FUNCTION = "build"
 
     @classmethod
@@ -118,18 +151,25 @@ class DragonEditDrag:
         }, "optional": {
             "region_mask": ("MASK", {"tooltip": "Region allowed to change (added to the painted one). Without any "
                                                 "region the whole image may change."}),
+            "handle_points": ("STRING", {"forceInput": True, "tooltip": "Handle points from another node, e.g. "
+                                         "KJNodes Points Editor's coordinates: " + POINT_LIST_FORM + ". Dragged "
+                                         "to target_points (same length), in addition to the editor's pairs."}),
+            "target_points": ("STRING", {"forceInput": True, "tooltip": "Where each of handle_points goes, in the "
+                                         "same order and form: " + POINT_LIST_FORM + "."}),
         }}
 
     @user_errors
-    def build(self, image, editor_json, region_mask=None):
+    def build(self, image, editor_json, region_mask=None, handle_points=None, target_points=None):
         size = image_size(image)
         state = parse_editor_json(editor_json, size)
-        if len(state.points) == 0:
-            raise DragonInputError("editor_json.points", "no handle -> target pair: click a handle, then its target")
+        points = torch.cat([state.points, pair_point_lists(handle_points, target_points, size)])
+        if len(points) == 0:
+            raise DragonInputError("editor_json.points", "no handle -> target pair: click a handle, then its "
+                                   "target, or connect handle_points and target_points")
         painted = rasterize(state, size)
         given = _mask_input(region_mask, "region_mask", size)
         region = None if painted is None and given is None else _union("region", size, painted, given)
-        return (make_drag_edit(state.points[:, :2], state.points[:, 2:], size, region),)
+        return (make_drag_edit(points[:, :2], points[:, 2:], size, region),)
 
 
 class DragonEditAppearance:
@@ -138,6 +178,11 @@ class DragonEditAppearance:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("DRAGON_EDIT",)
     RETURN_NAMES = ("edit",)
+    SEARCH_ALIASES = ["appearance replacement", "replace appearance", "texture transfer", "restyle object",
+                      "dragondiffusion"]
+    OUTPUT_TOOLTIPS = (
+        'The appearance replacement edit: connect to DragonSampler, DragonGuider or DragonStartLatent ("edit").',
+    )
     FUNCTION = "build"
 
     @classmethod
@@ -159,9 +204,10 @@ class DragonEditAppearance:
         ref_size = image_size(reference_image, "reference_image")
         state = parse_editor_json(editor_json, size)
         _no_points(state, "Appearance", "draw a box or paint the base object")
-        base = _union("base object", size, rasterize(state, size), _mask_input(base_mask, "base_mask", size))
+        painted, given = rasterize(state, size), _mask_input(base_mask, "base_mask", size)
+        base = _union("base object", size, painted, given)
         ref = _mask_input(reference_mask, "reference_mask", ref_size)
-        return (make_appearance_edit(base, ref, reference_bank, size, ref_size),)
+        return (make_appearance_edit(base, ref, reference_bank, size, ref_size, _source("base_mask", painted, given)),)
 
 
 class DragonEditPaste:
@@ -170,6 +216,8 @@ class DragonEditPaste:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("DRAGON_EDIT",)
     RETURN_NAMES = ("edit",)
+    SEARCH_ALIASES = ["paste object", "object paste", "insert object", "add object", "dragondiffusion"]
+    OUTPUT_TOOLTIPS = ('The paste edit: connect to DragonSampler, DragonGuider or DragonStartLatent ("edit").',)
     FUNCTION = "build"
 
     @classmethod
@@ -200,6 +248,8 @@ class DragonBoxToMask:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("MASK",)
     RETURN_NAMES = ("mask",)
+    SEARCH_ALIASES = ["box to mask", "rectangle mask", "bbox to mask", "rect mask"]
+    OUTPUT_TOOLTIPS = ("1 inside the box, 0 elsewhere, at the image's size (batch of 1).",)
     FUNCTION = "build"
 
     @classmethod

@@ -18,10 +18,12 @@ from ..dragon_core.start_latent import start_latent
 from ..dragon_core.step import Blend, edit_step_x0
 from .grad_weights import inference_tensors_as_normal, normal_tensor
 from .input_checks import check_edit_matches_latent, check_reference_bank
+from .model_identity import check_same_model
 from .patches import EDIT, FEATURES, PLAIN, RECORD, FeaturesReady, patched_clone, with_pass
 from .runs import EditRun, RecordRun
 from .sampler_support import check_noise, check_sampler, off_grid_error
-from .unet_layout import model_tag, unet_layout, vae_factor
+from .unet_layout import unet_layout, vae_factor
+
 
 
 class DragonInversionGuider(comfy.samplers.CFGGuider):
@@ -50,9 +52,7 @@ class DragonGuider(comfy.samplers.CFGGuider):
     def __init__(self, model, positive, negative, cfg: float, bank: MemoryBank, edit, guidance: GuidanceConfig,
                  reference_bank: Optional[MemoryBank] = None):
         layout = unet_layout(model)
-        if bank.model_tag != model_tag(model):
-            raise DragonInputError("memory_bank", f"was made with another model ({bank.model_tag}); invert the image "
-                                   f"with this MODEL ({model_tag(model)})")
+        check_same_model(bank.model_tag, model, "memory_bank", "the image")
         latent_hw = tuple(bank.latent_shape[-2:])
         check_edit_matches_latent(edit.size, latent_hw, vae_factor(model))
         if reference_bank is not None:

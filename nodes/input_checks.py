@@ -5,7 +5,8 @@ import torch
 
 from ..dragon_core.grids import ImageSize
 from ..dragon_core.errors import DragonInputError
-from .unet_layout import model_tag, vae_factor
+from .model_identity import check_same_model
+from .unet_layout import vae_factor
 
 
 def check_edit_matches_latent(size: ImageSize, latent_hw: tuple[int, int], factor: int) -> None:
@@ -18,9 +19,7 @@ def check_edit_matches_latent(size: ImageSize, latent_hw: tuple[int, int], facto
 
 def check_reference_bank(edit, reference_bank, model) -> None:
     """Refuses a reference bank that is not the inversion of the edit's reference image with this MODEL."""
-    if getattr(reference_bank, "model_tag", None) != model_tag(model):
-        raise DragonInputError("reference_bank", f"was made with another model ({reference_bank.model_tag}); invert "
-                               f"the reference image with this MODEL ({model_tag(model)})")
+    check_same_model(getattr(reference_bank, "model_tag", ""), model, "reference_bank", "the reference image")
     size = getattr(edit, "reference_size", None)
     if size is None:
         return

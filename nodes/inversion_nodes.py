@@ -23,6 +23,8 @@ class DragonBankOptions:
     CATEGORY = "DragonDiffusion/inversion"
     RETURN_TYPES = ("DRAGON_BANK_OPTIONS",)
     RETURN_NAMES = ("bank_options",)
+    SEARCH_ALIASES = ["memory bank options", "inversion options", "dragondiffusion"]
+    OUTPUT_TOOLTIPS = ("What DragonDDIMInversion records: connect to its bank_options.",)
     FUNCTION = "build"
 
     @classmethod
@@ -43,7 +45,7 @@ class DragonBankOptions:
                                                "10% of the steps; raise this to save memory."}),
             "record_features": ("BOOLEAN", {"default": False,
                                 "tooltip": "Record the decoder features the energy compares against during the "
-                                           "inversion (faster edits, +236 MB at 512 px / 50 steps; taken at the "
+                                           "inversion (faster edits, more bank memory; taken at the "
                                            "neighbouring inversion level). Off: recomputed on the inverted latent at each guided "
                                            "step (a UNet pass that stops after the last feature block)."}),
             "feature_until_step": ("INT", {"default": 30, "min": 0, "max": 1000,
@@ -85,6 +87,12 @@ class DragonDDIMInversion:
     CATEGORY = "DragonDiffusion/inversion"
     RETURN_TYPES = ("DRAGON_BANK", "LATENT")
     RETURN_NAMES = ("memory_bank", "z_T")
+    SEARCH_ALIASES = ["ddim inversion", "invert image", "image inversion", "memory bank", "dragondiffusion", "drag"]
+    OUTPUT_TOOLTIPS = (
+        "The memory bank every edit of this image samples from (its inversion trajectory and recorded attention); "
+        "reused while image, model, prompt and steps stay the same.",
+        "The fully inverted latent z_T (the start noise), for inspection or other samplers.",
+    )
     FUNCTION = "invert"
 
     @classmethod

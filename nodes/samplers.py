@@ -14,8 +14,9 @@ from ..dragon_core.memory_bank import BankPolicy, MemoryBank
 from ..dragon_core.sampling import sample_dragon, sde_eta_map, seeded_noise
 from .guiders import DragonGuider, DragonInversionGuider
 from .input_checks import check_latent
+from .model_identity import model_tag
 from .runs import RecordRun
-from .unet_layout import model_tag, unet_layout
+from .unet_layout import unet_layout
 
 
 def _interrupt_check():

@@ -37,6 +37,8 @@ class DragonGuidanceOptions:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("DRAGON_GUIDANCE",)
     RETURN_NAMES = ("guidance",)
+    SEARCH_ALIASES = ["guidance options", "energy guidance", "drag settings", "diffeditor schedule", "dragondiffusion"]
+    OUTPUT_TOOLTIPS = ("Guidance settings: connect to DragonSampler's or DragonGuider's guidance input.",)
     FUNCTION = "build"
 
     @classmethod
@@ -208,6 +210,8 @@ class DragonSampler:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("LATENT",)
     RETURN_NAMES = ("latent",)
+    SEARCH_ALIASES = ["drag sampler", "edit sampler", "move object", "point edit", "dragondiffusion", "diffeditor"]
+    OUTPUT_TOOLTIPS = ("The edited latent: decode it with VAE Decode.",)
     FUNCTION = "sample"
 
     @classmethod
@@ -245,6 +249,10 @@ class DragonGuiderNode:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("GUIDER",)
     RETURN_NAMES = ("guider",)
+    SEARCH_ALIASES = ["drag guider", "dragondiffusion guider", "guider", "samplercustomadvanced"]
+    OUTPUT_TOOLTIPS = (
+        "The edit as a GUIDER for SamplerCustomAdvanced (with DragonBankSigmas, DragonStartLatent, DisableNoise).",
+    )
     FUNCTION = "build"
 
     @classmethod
@@ -266,6 +274,8 @@ class DragonBankSigmas:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("SIGMAS",)
     RETURN_NAMES = ("sigmas",)
+    SEARCH_ALIASES = ["bank sigmas", "inversion sigmas", "sigmas"]
+    OUTPUT_TOOLTIPS = ("The inversion's sigmas, highest first: SamplerCustomAdvanced's sigmas for DragonGuider.",)
     FUNCTION = "get"
 
     @classmethod
@@ -283,6 +293,8 @@ class DragonStartLatent:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("LATENT",)
     RETURN_NAMES = ("latent",)
+    SEARCH_ALIASES = ["start latent", "inverted noise", "edit start latent"]
+    OUTPUT_TOOLTIPS = ("The edit's start latent: SamplerCustomAdvanced's latent_image for DragonGuider.",)
     FUNCTION = "get"
 
     @classmethod
@@ -308,6 +320,8 @@ class DragonDDIMSampler:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("SAMPLER",)
     RETURN_NAMES = ("sampler",)
+    SEARCH_ALIASES = ["ddim sampler", "regional sde", "time travel", "diffeditor sampler"]
+    OUTPUT_TOOLTIPS = ("A SAMPLER for SamplerCustomAdvanced with DragonGuider.",)
     FUNCTION = "get"
 
     @classmethod

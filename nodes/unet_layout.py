@@ -69,10 +69,6 @@ def _patched_prediction(model) -> Optional[str]:
     return None
 
 
-def model_tag(model) -> str:
-    return f"{type(model.model).__name__}@{id(model.model):x}"
-
-
 def vae_factor(model) -> int:
     """Image pixels per latent cell. ComfyUI 0.3.75's latent formats don't say (newer ones have
     spacial_downscale_ratio); every UNet family it ships uses 8."""

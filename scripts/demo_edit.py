@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import inprocess_host  # noqa: E402
+from dragon_dev.bootstrap import in_process_pack  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -41,14 +41,14 @@ def main() -> None:
     ap.add_argument("--out", default="out")
     args = ap.parse_args()
 
-    pack = inprocess_host.host(cpu=True)
+    pack = in_process_pack(cpu=True)
     import nodes as comfy_nodes  # ComfyUI's own nodes.py (VAEEncode, VAEDecode)
 
     dragon = pack.NODE_CLASS_MAPPINGS
     spec = EDITS[args.mode]
     started = time.perf_counter()
     with torch.inference_mode():
-        model, vae, positive, negative, image = dragon["DragonDemoModel"]().load("two objects")
+        model, vae, positive, negative, image = dragon["DragonDemoModel"]().load("two objects")["result"]
         (latent,) = comfy_nodes.VAEEncode().encode(vae, image)
         bank, _ = dragon["DragonDDIMInversion"]().invert(model, latent, positive, args.steps)["result"]
         editor_json = json.dumps(spec["editor_json"])

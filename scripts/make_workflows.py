@@ -6,8 +6,9 @@ itself; a description only names the widgets it sets. What each module of dragon
 __init__.py.
 
 Usage (from the checkout, with the venv of scripts/setup_env.sh):
-    .venv/bin/python scripts/make_workflows.py                     # JSONs + input images (starts a temporary server)
-    .venv/bin/python scripts/make_workflows.py --thumbnails        # ... and renders the .jpg thumbnails
+    .venv/bin/python scripts/make_workflows.py                     # JSONs, input images, SD-1.5 request cards
+    .venv/bin/python scripts/make_workflows.py --thumbnails        # ... and runs the demo twins for their cards
+    .venv/bin/python scripts/make_workflows.py --thumbnails dragon_drag_demo   # ... only this twin's card
     .venv/bin/python scripts/make_workflows.py --check             # exit 1 when the files are not what would be generated
     .venv/bin/python scripts/make_workflows.py --object-info oi.json   # use a saved GET /object_info (no server)
     .venv/bin/python scripts/make_workflows.py --demo-addons ComfyUI/models
@@ -30,13 +31,14 @@ from dragon_workflows.bootstrap import import_comfy, start_server  # noqa: E402
 from dragon_workflows.images import input_images  # noqa: E402
 from dragon_workflows.layout import build_all, dump  # noqa: E402
 from dragon_workflows.readme import README, readme_table, update_readme  # noqa: E402
-from dragon_workflows.thumbnails import render_thumbnails  # noqa: E402
+from dragon_workflows.thumbnails import render_thumbnails, request_thumbnails  # noqa: E402
 
 
 def expected_files(object_info: dict) -> dict[str, bytes]:
     built = build_all(object_info)
     files = {f"{name}.json": dump(b.workflow).encode() for name, b in built.items()}
     files.update({f"input/{k}": v for k, v in input_images().items()})
+    files.update(request_thumbnails(built))
     return files
 
 
@@ -44,7 +46,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--object-info", help="a saved GET /object_info JSON (default: start a temporary server)")
     ap.add_argument("--server", help="URL of a running ComfyUI with this pack, to read /object_info from")
-    ap.add_argument("--thumbnails", action="store_true", help="run each demo twin and write the .jpg thumbnails")
+    ap.add_argument("--thumbnails", nargs="*", metavar="NAME",
+                    help="run the demo twins (all, or the NAMEs given) and write their .jpg cards")
     ap.add_argument("--check", action="store_true", help="compare instead of writing; exit 1 on a difference")
     ap.add_argument("--demo-addons", metavar="MODELS_DIR",
                     help="only write the demo LoRA / ControlNet into MODELS_DIR/loras and MODELS_DIR/controlnet")
@@ -84,13 +87,15 @@ def main(argv=None) -> int:
             (OUT_DIR / rel).write_bytes(data)
         print(f"[make_workflows] wrote {len(files)} files into {OUT_DIR}")
 
-        if args.thumbnails:
+        if args.thumbnails is not None:
             if server is None:
                 server = start_server()
             for src in (OUT_DIR / "input").glob("*.png"):
                 shutil.copy(src, server.base_dir / "input" / src.name)
             write_addons_in_subprocess(server.base_dir / "models")
-            for rel, data in render_thumbnails(build_all(object_info), server).items():
+            built = build_all(object_info)
+            only = set(args.thumbnails) or set(built)
+            for rel, data in render_thumbnails({k: b for k, b in built.items() if k in only}, server).items():
                 (OUT_DIR / rel).write_bytes(data)
         built = build_all(object_info)
         thumbs = {p.name for p in OUT_DIR.glob("*.jpg")}

@@ -104,3 +104,12 @@ if [ "$WANT_BROWSER" = 1 ] && [ ! -x /usr/bin/chromium ]; then
     exit 1
   fi
 fi
+
+# The browser tests also run on the newest front end (tests/helpers/browser.py reads this pin): installed
+# beside the venv's pinned one with pip --target, and served by ComfyUI through --front-end-root.
+NEWEST_FRONT_END="1.58.1"
+FRONT_END_DIR="$VENV/frontends/$NEWEST_FRONT_END"
+if [ "$WANT_BROWSER" = 1 ] && [ ! -f "$FRONT_END_DIR/comfyui_frontend_package/static/index.html" ]; then
+  echo "[setup] comfyui-frontend-package $NEWEST_FRONT_END into $FRONT_END_DIR" >&2
+  pip_install --no-deps --target "$FRONT_END_DIR" "comfyui-frontend-package==$NEWEST_FRONT_END"
+fi

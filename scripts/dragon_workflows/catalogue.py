@@ -2,10 +2,11 @@
 twin), and ``examples()``, which expands each into its two ``Example``s."""
 from __future__ import annotations
 
+import json
 from typing import Callable
 
-from .descriptions import (BLUE_SQUARE, DEMO_CONTROLNET, DEMO_LORA, DEMO_SIZE, RED_DISC, SD_CONTROLNET,
-                           SD_CONTROLNET_URL, SD_LORA, SD_SIZE, STAR, YELLOW_DISC, Example, Node, Variant,
+from .descriptions import (BLUE_SQUARE, DEMO_CONTROLNET, DEMO_LORA, RED_DISC, SD_CONTROLNET,
+                           SD_CONTROLNET_URL, SD_LORA, SD_SIZE, SD_STEPS, STAR, YELLOW_DISC, Example, Node, Variant,
                            editor_json)
 from .notes import note_text
 
@@ -44,13 +45,10 @@ def ex_resize(v: Variant):
 def ex_appearance(v: Variant):
     h = v.sources("two objects", TWO_PROMPT, reference="three objects on noise", reference_prompt=THREE_PROMPT)
     bank = v.invert(h)
-    ref_bank = v.invert(h, key="ref_invert", image="ref_image", positive="ref_positive", col=3,
-                        title="Dragon DDIM Inversion (reference)")
-    v.add(Node("ref_mask", "DragonBoxToMask", 3, dict(zip(("x", "y", "width", "height"), v.s(*YELLOW_DISC))),
-               links={"image": h["ref_image"]}, title="Reference object (box to mask)"))
+    ref_bank, ref_mask = v.reference_object(h, YELLOW_DISC, "Reference object (box to mask)")
     v.add(Node("edit", "DragonEditAppearance", 4, {"editor_json": editor_json(boxes=[v.s(*RED_DISC)])},
                links={"image": h["image"], "reference_image": h["ref_image"], "reference_bank": ref_bank,
-                      "reference_mask": ("ref_mask", "mask")}))
+                      "reference_mask": ref_mask}))
     v.finish(h, v.sampler(h, bank, ("edit", "edit"), 5, cfg=5.0), "appearance", 6)
     return dict(mode="appearance replacement", groups={1: "Demo model: base and reference scenes" if v.demo else "Model and images",
                                         3: "Invert both images: memory banks"}, base_scene="two objects", reference_scene="three objects on noise",
@@ -75,13 +73,10 @@ def ex_drag(v: Variant):
 def ex_paste(v: Variant):
     h = v.sources("disc on gradient", DISC_PROMPT, reference="star on stripes", reference_prompt=STAR_PROMPT)
     bank = v.invert(h)
-    ref_bank = v.invert(h, key="ref_invert", image="ref_image", positive="ref_positive", col=3,
-                        title="Dragon DDIM Inversion (reference)")
-    v.add(Node("ref_mask", "DragonBoxToMask", 3, dict(zip(("x", "y", "width", "height"), v.s(*STAR))),
-               links={"image": h["ref_image"]}, title="Object to paste (box to mask)"))
+    ref_bank, ref_mask = v.reference_object(h, STAR, "Object to paste (box to mask)")
     v.add(Node("edit", "DragonEditPaste", 4, {"dx": v.s(12), "dy": v.s(4), "scale": 1.0},
                links={"image": h["image"], "reference_image": h["ref_image"], "reference_bank": ref_bank,
-                      "reference_mask": ("ref_mask", "mask")}))
+                      "reference_mask": ref_mask}))
     v.finish(h, v.sampler(h, bank, ("edit", "edit"), 5), "paste", 6)
     return dict(mode="object paste", groups={1: "Demo model: base and reference scenes" if v.demo else "Model and images",
                                         3: "Invert both images: memory banks"}, base_scene="disc on gradient", reference_scene="star on stripes",
@@ -114,7 +109,7 @@ def ex_drag_controlnet(v: Variant):
     v.add(Node("region", "DragonBoxToMask", 2, dict(zip(("x", "y", "width", "height"), region)),
                links={"image": h["image"]}, title="Editable region (box to mask)"))
     v.add(Node("canny", "Canny", 2, {"low_threshold": 0.4, "high_threshold": 0.8}, links={"image": h["image"]}))
-    size = DEMO_SIZE if v.demo else SD_SIZE
+    size = v.size
     v.add(Node("blank", "EmptyImage", 2, {"width": size, "height": size, "batch_size": 1, "color": 0},
                title="Empty Image (black)"))
     v.add(Node("hint", "ImageCompositeMasked", 3, {"x": 0, "y": 0, "resize_source": False},
@@ -171,6 +166,32 @@ def ex_guider(v: Variant):
                 regions=[BLUE_SQUARE, (34, 12, 20, 20)])
 
 
+def ex_drag_points(v: Variant):
+    h = v.sources("two objects", TWO_PROMPT)
+    bank = v.invert(h)
+    handles = [v.s(16, 24), v.s(24, 24)]
+    targets = [v.s(28, 22), v.s(36, 22)]
+    # The two forms DragonEditDrag reads: KJNodes Points Editor's coordinates, and a plain list of pairs.
+    v.add(Node("handles", "PrimitiveStringMultiline", 4, {"value": json.dumps([{"x": x, "y": y} for x, y in handles])},
+               title="Handle points (KJNodes Points Editor form)"))
+    v.add(Node("targets", "PrimitiveStringMultiline", 4, {"value": json.dumps([list(p) for p in targets])},
+               title="Target points (list of [x, y] pairs)"))
+    v.add(Node("edit", "DragonEditDrag", 4, {"editor_json": editor_json(strokes=[v.s(27, 24, 15) + (1,)])},
+               links={"image": h["image"], "handle_points": ("handles", "STRING"),
+                      "target_points": ("targets", "STRING")}))
+    v.finish(h, v.sampler(h, bank, ("edit", "edit"), 5), "drag_points", 6)
+    return dict(mode="content drag from point lists", base_scene="two objects",
+                groups={4: "Points from other nodes, the edit"},
+                shows="A drag whose handle and target points come from other nodes' outputs instead of the editor: "
+                      "two handles on the red disc go 12 px right and 2 px up. The editor only paints the region "
+                      "allowed to change.",
+                how="The two text nodes stand in for point-placing nodes: connect KJNodes' Points Editor "
+                    "(positive_coords, with normalize off) or any node writing a JSON list of [x, y] pairs in "
+                    "image pixels to handle_points and target_points (same length; the k-th handle goes to the "
+                    "k-th target).",
+                regions=[(12, 9, 30, 30)])
+
+
 EXAMPLES: dict[str, Callable[[Variant], dict]] = {
     "dragon_move": ex_move,
     "dragon_resize": ex_resize,
@@ -180,17 +201,19 @@ EXAMPLES: dict[str, Callable[[Variant], dict]] = {
     "dragon_drag_lora": ex_drag_lora,
     "dragon_drag_controlnet": ex_drag_controlnet,
     "dragon_move_guider": ex_guider,
+    "dragon_drag_points": ex_drag_points,
 }
 GROUPS = {1: "Model and image", 2: "Prompts", 3: "Invert once: memory bank", 4: "The edit", 5: "Guided sampling"}
 DEMO_GROUPS = {**GROUPS, 1: "Embedded demo model (built-in scenes)"}
 
 
-def examples() -> list[Example]:
-    """Every shipped workflow's description: for each example its SD-1.5 version and its demo twin."""
+def examples(sd_size: int = SD_SIZE, sd_steps: int = SD_STEPS) -> list[Example]:
+    """Every shipped workflow's description: for each example its SD-1.5 version (at ``sd_size`` px, ``sd_steps``
+    steps; the shipped files use the defaults) and its demo twin."""
     out = []
     for name, make in EXAMPLES.items():
         for demo in (False, True):
-            v = Variant(demo)
+            v = Variant(demo, sd_size, sd_steps)
             info = make(v)
             full = f"{name}_demo" if demo else name
             regions = [tuple(c * v.scale for c in r) for r in info["regions"]]

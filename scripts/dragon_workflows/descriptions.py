@@ -10,7 +10,6 @@ DEMO_STEPS = 20
 SD_STEPS = 50
 SD_SIZE = 512
 DEMO_SIZE = 64
-SCALE = SD_SIZE // DEMO_SIZE  # coordinates of the SD variants are the demo ones times 8
 
 SD_CHECKPOINT = "v1-5-pruned-emaonly-fp16.safetensors"
 SD_CHECKPOINT_URL = ("https://huggingface.co/Comfy-Org/stable-diffusion-v1-5-archive/resolve/main/"
@@ -78,12 +77,16 @@ def input_image_name(scene: str, size: int) -> str:
     return f"{SCENES[scene]}_{size}.png"
 
 class Variant:
-    """Builds the model/prompt/image part of a graph, for an SD-1.5 checkpoint or the embedded demo model."""
+    """Builds the model/prompt/image part of a graph, for an SD-1.5 checkpoint or the embedded demo model.
 
-    def __init__(self, demo: bool):
+    ``sd_size`` / ``sd_steps`` change the SD-1.5 graph's image size and step count (a multiple of the 64-px demo
+    scenes): the shipped files use 512 px and 50 steps; tests run the same graphs smaller."""
+
+    def __init__(self, demo: bool, sd_size: int = SD_SIZE, sd_steps: int = SD_STEPS):
         self.demo = demo
-        self.scale = 1 if demo else SCALE
-        self.steps = DEMO_STEPS if demo else SD_STEPS
+        self.size = DEMO_SIZE if demo else sd_size
+        self.scale = self.size // DEMO_SIZE
+        self.steps = DEMO_STEPS if demo else sd_steps
         self.nodes: list[Node] = []
 
     def s(self, *values):
@@ -111,10 +114,10 @@ class Variant:
         self.add(Node("ckpt", "CheckpointLoaderSimple", 1, {"ckpt_name": SD_CHECKPOINT},
                       properties={"models": [{"name": SD_CHECKPOINT, "url": SD_CHECKPOINT_URL,
                                               "directory": "checkpoints"}]}))
-        self.add(Node("image", "LoadImage", 1, {"image": input_image_name(scene, SD_SIZE)},
+        self.add(Node("image", "LoadImage", 1, {"image": input_image_name(scene, self.size)},
                       title="Load Image (base)" if reference else None))
         if reference:
-            self.add(Node("ref_image", "LoadImage", 1, {"image": input_image_name(reference, SD_SIZE)},
+            self.add(Node("ref_image", "LoadImage", 1, {"image": input_image_name(reference, self.size)},
                           title="Load Image (reference)"))
         self.add(Node("positive", "CLIPTextEncode", 2, {"text": prompt}, links={"clip": ("ckpt", "CLIP")},
                       title="Prompt (describes the base image)", color="#232", bgcolor="#353"))
@@ -136,6 +139,15 @@ class Variant:
             links["bank_options"] = options
         self.add(Node(key, "DragonDDIMInversion", col, {"steps": self.steps}, links=links, title=title))
         return (key, "memory_bank")
+
+    def reference_object(self, h, box, title):
+        """The reference image's own memory bank and its object (``box`` in demo pixels) as a mask: (bank, mask)
+        handles, for appearance replacement and paste."""
+        bank = self.invert(h, key="ref_invert", image="ref_image", positive="ref_positive", col=3,
+                           title="Dragon DDIM Inversion (reference)")
+        self.add(Node("ref_mask", "DragonBoxToMask", 3, dict(zip(("x", "y", "width", "height"), self.s(*box))),
+                      links={"image": h["ref_image"]}, title=title))
+        return bank, ("ref_mask", "mask")
 
     def finish(self, h, latent, name, col):
         self.add(Node("decode", "VAEDecode", col, links={"samples": latent, "vae": h["vae"]}))

@@ -30,7 +30,7 @@ NODE_SIZES = {
     "Canny": (315, 82), "EmptyImage": (315, 130), "ImageCompositeMasked": (315, 146),
     "DragonDemoModel": (350, 138), "DragonDDIMInversion": (360, 162), "DragonBankOptions": (300, 178),
     "DragonEditMove": (420, 600), "DragonEditDrag": (420, 600), "DragonEditAppearance": (420, 600),
-    "DragonEditPaste": (315, 166), "DragonBoxToMask": (315, 130), "DragonGuidanceOptions": (300, 370),
+    "DragonEditPaste": (420, 560), "DragonBoxToMask": (315, 130), "DragonGuidanceOptions": (300, 370),
     "DragonSampler": (290, 206), "DragonGuider": (290, 158), "DragonBankSigmas": (180, 26),
     "DragonStartLatent": (180, 66), "DragonDDIMSampler": (315, 82),
 }

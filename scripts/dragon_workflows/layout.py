@@ -153,9 +153,10 @@ class Built:
     example: Example
 
 
-def build_all(object_info: dict) -> dict[str, Built]:
+def build_all(object_info: dict, **sizes) -> dict[str, Built]:
+    """Every example as a workflow; ``sizes``: catalogue.examples' sd_size / sd_steps."""
     return {e.name: Built(e.name, build_workflow(e.name, copy.deepcopy(e.nodes), object_info, e.note, e.groups), e)
-            for e in examples()}
+            for e in examples(**sizes)}
 
 
 def dump(workflow: dict) -> str:

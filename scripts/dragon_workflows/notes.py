@@ -7,6 +7,8 @@ from .descriptions import (DEMO_CONTROLNET, DEMO_LORA, DEMO_STEPS, SD_CHECKPOINT
 def note_text(name: str, info: dict, demo: bool, v: Variant) -> str:
     base = name[:-5] if demo else name
     lines = [f"DragonDiffusion example: {info['mode']}", "", info["shows"], ""]
+    if info.get("how"):
+        lines += [info["how"], ""]
     if demo:
         lines += [
             "This is the DEMO TWIN of '" + base + "': it runs on the embedded demo model (Dragon Demo Model, a tiny "

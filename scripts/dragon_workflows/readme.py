@@ -7,8 +7,9 @@ from .layout import Built
 
 def readme_table(built: dict[str, Built], thumbnails: set[str]) -> str:
     """Markdown: one row per example (its SD-1.5 workflow and its demo twin), the thumbnail being the demo
-    twin's real result (input | result)."""
-    rows = ["| workflow | mode | what it shows | thumbnail (demo twin's result: input → result) |", "|---|---|---|---|"]
+    twin's real result (input | result); the SD-1.5 workflow's own card shows its edit request."""
+    rows = ["| workflow | mode | what it shows | demo twin's result: input → result (the SD-1.5 card: its edit "
+            "request) |", "|---|---|---|---|"]
     for name, b in built.items():
         e = b.example
         if e.demo:

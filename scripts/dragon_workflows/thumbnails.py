@@ -1,10 +1,13 @@
-"""The .jpg card image next to each workflow, which the Templates browser shows."""
+"""The .jpg card image next to each workflow, which the Templates browser shows: a demo twin's card is its own
+result, run on a server; an SD-1.5 workflow's card is its edit request (edit_request.py), since its checkpoint
+cannot be had here."""
 from __future__ import annotations
 
 import io
 
 from .api_prompt import to_api
-from .descriptions import DEMO_SIZE
+from .descriptions import DEMO_SIZE, SD_SIZE
+from .edit_request import edit_request, request_thumbnail
 from .images import render
 from .layout import Built
 
@@ -32,9 +35,21 @@ def thumbnail(panels: list, reference=None) -> bytes:
     return buf.getvalue()
 
 
+def request_thumbnails(built: dict[str, Built]) -> dict[str, bytes]:
+    """name.jpg -> bytes of each SD-1.5 workflow's edit-request card (no server needed)."""
+    out = {}
+    for name, b in built.items():
+        if b.example.demo:
+            continue
+        e = b.example
+        reference = render(e.reference_scene, SD_SIZE) if e.reference_scene else None
+        out[f"{name}.jpg"] = request_thumbnail(edit_request(e), render(e.base_scene, SD_SIZE), reference)
+    return out
+
+
 def render_thumbnails(built: dict[str, Built], server) -> dict[str, bytes]:
-    """Runs each demo twin on ``server`` (its API prompt from to_api) and returns name.jpg -> bytes for the twin
-    and for its SD-1.5 workflow (which shows the demo twin's result)."""
+    """Runs each demo twin on ``server`` (its API prompt from to_api) and returns name.jpg -> bytes of its
+    card: input | result."""
     import numpy as np
     from PIL import Image
 
@@ -54,6 +69,5 @@ def render_thumbnails(built: dict[str, Built], server) -> dict[str, bytes]:
         reference = render(b.example.reference_scene, DEMO_SIZE) if b.example.reference_scene else None
         jpg = thumbnail([render(b.example.base_scene, DEMO_SIZE), result], reference)
         out[f"{name}.jpg"] = jpg
-        out[f"{b.example.twin}.jpg"] = jpg
         print(f"[make_workflows] rendered {name}", flush=True)
     return out

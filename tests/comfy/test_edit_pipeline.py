@@ -280,7 +280,7 @@ def test_bad_input_is_a_clear_node_error(nodes, inputs, case, dragon_pack):
 def test_v_prediction_models_are_refused_by_name(nodes, comfy_host):
     import comfy.model_base
     import comfy.model_patcher
-    from dragon_test_helpers import tiny_model as tm
+    from dragon_dev import tiny_model as tm
 
     config = tm.tiny_config()
     model = comfy.model_base.BaseModel(config, model_type=comfy.model_base.ModelType.V_PREDICTION)

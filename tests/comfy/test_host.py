@@ -13,7 +13,7 @@ import torch
 
 from dragon_test_helpers import REPO_ROOT
 from dragon_test_helpers.architecture import documented_nodes
-from dragon_test_helpers import inprocess, tiny_model as tm
+from dragon_dev import bootstrap, tiny_model as tm
 
 STEPS = 6
 
@@ -120,10 +120,36 @@ def test_pyproject_is_read_by_comfyui_as_registry_metadata(comfy_host):
     assert config.project.name == "comfyui-dragondiffusion"
     assert config.tool_comfy.publisher_id == "dragondiffusion"
     assert config.tool_comfy.display_name == "DragonDiffusion drag editing"
-    assert (REPO_ROOT / config.tool_comfy.icon).is_file(), config.tool_comfy.icon
+    # Absolute URLs: the registry and the Manager show them outside the checkout.
+    repository = config.project.urls.repository
+    assert repository.startswith("https://github.com/"), repository
+    owner_repo = repository.removeprefix("https://github.com/")
+    icon_prefix = f"https://raw.githubusercontent.com/{owner_repo}/main/"
+    assert config.tool_comfy.icon.startswith(icon_prefix), config.tool_comfy.icon
+    assert (REPO_ROOT / config.tool_comfy.icon.removeprefix(icon_prefix)).is_file(), config.tool_comfy.icon
+    assert config.project.supported_os == ["OS Independent"]
+    assert config.project.supported_accelerators == ["GPU :: NVIDIA CUDA"]
+    assert config.project.supported_comfyui_version == ">=0.3.75"
+    assert config.project.supported_comfyui_frontend_version == ">=1.32.9"
     assert config.project.license.text == "GPL-3.0-or-later"
     assert "GNU GENERAL PUBLIC LICENSE" in (REPO_ROOT / "LICENSE").read_text()
     assert not config.tool_comfy.web, "[tool.comfy] web would register web/ a second time (WEB_DIRECTORY does)"
+
+
+def test_every_node_has_search_aliases_and_a_tooltip_per_output(dragon_pack):
+    """The node search finds the pack by what users type ("drag", "move object", "point edit"), and every output
+    says what it is for."""
+    aliases = {}
+    for node_id, cls in dragon_pack.NODE_CLASS_MAPPINGS.items():
+        names = getattr(cls, "SEARCH_ALIASES", None)
+        assert isinstance(names, list) and names, f"{node_id} has no SEARCH_ALIASES"
+        assert all(isinstance(a, str) and a.strip() == a and a for a in names), (node_id, names)
+        aliases[node_id] = names
+        tips = getattr(cls, "OUTPUT_TOOLTIPS", None)
+        assert isinstance(tips, tuple) and len(tips) == len(cls.RETURN_TYPES), f"{node_id}: one tooltip per output"
+        assert all(isinstance(tip, str) and len(tip) > 20 for tip in tips), (node_id, tips)
+    for term in ("drag", "move object", "point edit"):
+        assert term in aliases["DragonEditDrag"] or term in aliases["DragonEditMove"], term
 
 
 IMPORT_PROBE = textwrap.dedent("""
@@ -192,7 +218,7 @@ def test_a_broken_node_family_costs_only_its_own_nodes(comfy_host, dragon_pack, 
         lost = set()
     try:
         with caplog.at_level(logging.INFO):
-            module = inprocess.load_pack("broken_family_pack", pack)  # must not raise
+            module = bootstrap.load_pack("broken_family_pack", pack)  # must not raise
         assert set(module.NODE_CLASS_MAPPINGS) == set(dragon_pack.NODE_CLASS_MAPPINGS) - lost
         records = [r for r in caplog.records if r.name.startswith("broken_family_pack")]
         assert len(records) == 1, [r.getMessage() for r in records]
@@ -200,7 +226,7 @@ def test_a_broken_node_family_costs_only_its_own_nodes(comfy_host, dragon_pack, 
         assert "simulated failure in a family" in records[0].getMessage()
         assert records[0].levelno >= logging.ERROR
     finally:
-        inprocess.unload_pack("broken_family_pack")
+        bootstrap.unload("broken_family_pack")
 
 
 def test_a_broken_nodes_package_leaves_comfyui_running_with_one_log_line(comfy_host, tmp_path, caplog):
@@ -208,10 +234,10 @@ def test_a_broken_nodes_package_leaves_comfyui_running_with_one_log_line(comfy_h
     (pack / "nodes" / "__init__.py").write_text("def broken(:\n")
     try:
         with caplog.at_level(logging.INFO):
-            module = inprocess.load_pack("broken_nodes_pack", pack)  # must not raise
+            module = bootstrap.load_pack("broken_nodes_pack", pack)  # must not raise
         assert module.NODE_CLASS_MAPPINGS == {} and module.NODE_DISPLAY_NAME_MAPPINGS == {}
         assert module.WEB_DIRECTORY == "./web"
         messages = [r.getMessage() for r in caplog.records if r.name.startswith("broken_nodes_pack")]
         assert len(messages) == 1 and "SyntaxError" in messages[0], messages
     finally:
-        inprocess.unload_pack("broken_nodes_pack")
+        bootstrap.unload("broken_nodes_pack")

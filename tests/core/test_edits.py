@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from dragon_core.editor_json import box_to_mask, parse_editor_json, rasterize
+from dragon_core.editor_json import box_to_mask, parse_editor_json
 from dragon_core.edits import make_appearance_edit, make_drag_edit, make_move_edit, make_paste_edit
 from dragon_core.grids import ImageSize, mask_to_grid, patch_pairs, patch_samples, point_to_cell
 from dragon_core.placement import placement
@@ -173,16 +173,6 @@ def test_start_latent_moves_the_copied_noise_by_the_rounded_away_fraction():
     assert gd.latent_residual[0].tolist() == pytest.approx([0.0, 46 / 8 - 6])  # cells 2 -> 8 (6), exact 5.75
     xd = start_latent(x_T, gd)
     torch.testing.assert_close(xd[..., 3:6, 7:10], subcell_shift(x_T, (0.0, -0.25))[..., 1:4, 1:4])
-
-
-def test_editor_json_round_trip_and_rasterisation():
-    text = '{"version": 1, "points": [[10, 10, 50, 20]], "boxes": [[0, 0, 8, 8]], "strokes": [[40, 40, 6, 1], [40, 40, 3, 0]]}'
-    state = parse_editor_json(text, SIZE)
-    assert state.points.tolist() == [[10, 10, 50, 20]]
-    mask = rasterize(state, SIZE)
-    assert mask[:8, :8].all() and mask[40, 45] and not mask[40, 40]  # painted ring with an erased centre
-    assert parse_editor_json("[[1, 2, 3, 4]]", SIZE).points.shape == (1, 4)
-    assert rasterize(parse_editor_json("", SIZE), SIZE) is None
 
 
 BAD_EDITS = [

