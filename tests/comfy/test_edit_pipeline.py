@@ -325,7 +325,7 @@ def test_bank_policies_trade_memory_for_recomputation_with_close_results(nodes, 
 
 @pytest.mark.parametrize("preset", ["DragonDiffusion (paper)", "DiffEditor (paper)"])
 def test_paper_presets_run_on_an_alpha_bar_0_bank_and_refuse_a_sigma_0_one(nodes, inputs, preset, dragon_pack):
-    from dragon_pack.dragon_core.errors import DragonInputError
+    from dragon_pack.nodes.node_errors import DragonNodeError
 
     clean_bank, _ = invert(nodes, inputs)
     with torch.inference_mode():
@@ -342,6 +342,6 @@ def test_paper_presets_run_on_an_alpha_bar_0_bank_and_refuse_a_sigma_0_one(nodes
             pack = nodes["DragonSampler"]().sample(inputs.model, inputs.positive, inputs.negative, paper_bank, edit,
                                                    0, 4.0, guidance())[0]["samples"]
             assert torch.isfinite(out).all() and not torch.allclose(out, pack)
-            with pytest.raises(DragonInputError, match="memory_bank.*inversion_end"):
+            with pytest.raises(DragonNodeError, match="memory_bank.*inversion_end"):
                 nodes["DragonSampler"]().sample(inputs.model, inputs.positive, inputs.negative, clean_bank,
                                                 make_edits(nodes, clean_bank)[mode], 0, 4.0, options)
