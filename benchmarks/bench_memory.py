@@ -44,6 +44,13 @@ def main() -> None:
     import comfy.model_management as mm
 
     device = mm.get_torch_device()
+    if device.type == "cpu":
+        need = harness.weight_bytes(args.arch, DTYPES[args.dtype]) * 1.2 + 2 ** 30
+        free = harness.available_ram()
+        if free < need:
+            raise SystemExit(f"{args.arch} needs about {need / 2 ** 30:.1f} GiB of RAM here (weights + 20 % + 1 GiB), "
+                             f"{free / 2 ** 30:.1f} GiB are available: not started (a shared machine would start "
+                             "killing processes)")
     model = harness.build_model(args.arch, DTYPES[args.dtype])
     weights = sum(t.numel() * t.element_size() for t in model.model.diffusion_model.parameters())
     params = sum(t.numel() for t in model.model.diffusion_model.parameters())

@@ -17,7 +17,7 @@ from statistics import median
 from typing import Callable, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-import inprocess_host  # noqa: E402
+from dragon_dev.bootstrap import in_process_pack  # noqa: E402
 
 import torch  # noqa: E402
 
@@ -29,7 +29,7 @@ def start(cpu: bool = True):
     """Set up ComfyUI in this process and import the pack (once)."""
     global _pack
     if _pack is None:
-        _pack = inprocess_host.host(cpu=cpu)
+        _pack = in_process_pack(cpu=cpu)
         import comfy.utils
 
         comfy.utils.PROGRESS_BAR_ENABLED = False
@@ -52,7 +52,7 @@ class Workload:
 
 def build_model(arch: str, dtype: torch.dtype = torch.float32):
     """The UNet of ``arch`` with seeded random weights, built under inference mode as a checkpoint loader does."""
-    from dragon_test_helpers import tiny_model as tm
+    from dragon_dev import tiny_model as tm
 
     with torch.inference_mode():
         if arch == "sd15":
@@ -66,8 +66,25 @@ def build_model(arch: str, dtype: torch.dtype = torch.float32):
     raise ValueError(f"arch must be one of {ARCHITECTURES}, got {arch!r}")
 
 
+def weight_bytes(arch: str, dtype: torch.dtype) -> int:
+    """The UNet's weights in bytes at ``dtype``, from its module tree on the meta device (nothing allocated)."""
+    from dragon_dev import tiny_model as tm
+
+    configs = {"sd15": tm.sd15_config, "sdxl": tm.sdxl_config, "tiny": tm.tiny_config}
+    if arch not in configs:
+        return 0
+    unet = tm.layout_only_model(configs[arch]()).model.diffusion_model
+    return sum(p.numel() for p in unet.parameters()) * torch.empty((), dtype=dtype).element_size()
+
+
+def available_ram() -> int:
+    with open("/proc/meminfo") as f:
+        fields = dict(line.split(":", 1) for line in f)
+    return int(fields["MemAvailable"].split()[0]) * 1024
+
+
 def workload(arch: str, model, size: int, steps: int) -> Workload:
-    from dragon_test_helpers import tiny_model as tm
+    from dragon_dev import tiny_model as tm
 
     gen = torch.Generator().manual_seed(0)
     if arch in ("sdxl", "narrow-sdxl"):
@@ -186,6 +203,7 @@ def reexec_with(tunables: str) -> None:
 @dataclass
 class Measured:
     seconds: float
+    cpu_seconds: float     # this process's CPU time (all its threads): less sensitive than wall time to load
     peak_bytes: int        # above the start: CUDA max_memory_allocated - allocated at start, or RSS growth
     peak_total_bytes: int  # CUDA max_memory_allocated, or peak RSS of the process
     result: object = None
@@ -197,19 +215,19 @@ def measure(fn: Callable[[], object], device: torch.device) -> Measured:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
-        start_t = time.perf_counter()
+        start_t, start_cpu = time.perf_counter(), time.process_time()
         with torch.inference_mode():
             out = fn()
         torch.cuda.synchronize()
-        seconds = time.perf_counter() - start_t
+        seconds, cpu = time.perf_counter() - start_t, time.process_time() - start_cpu
         peak = torch.cuda.max_memory_allocated()
-        return Measured(seconds, peak - base, peak, out)
+        return Measured(seconds, cpu, peak - base, peak, out)
     with PeakRSS() as rss:
-        start_t = time.perf_counter()
+        start_t, start_cpu = time.perf_counter(), time.process_time()
         with torch.inference_mode():
             out = fn()
-        seconds = time.perf_counter() - start_t
-    return Measured(seconds, rss.growth, rss.peak_bytes, out)
+        seconds, cpu = time.perf_counter() - start_t, time.process_time() - start_cpu
+    return Measured(seconds, cpu, rss.growth, rss.peak_bytes, out)
 
 
 class SavedActivations:

@@ -14,7 +14,8 @@ Why not the other routes:
   ``comfy.ops.cast_bias_weight`` to copy each layer's weight in every pass of the patched model, and the copies
   made in the feature pass are saved for backward until it ends: most of the UNet again, per guided step.
 The aliases need no loading and no patching, so lowvram / partial loading and offloading work unchanged: a layer
-that ComfyUI casts per layer onto the compute device is already a normal tensor and is saved as it comes.
+that ComfyUI casts per layer onto the compute device is already a normal tensor and is saved as it comes (held
+until the pass's backward, like any activation: under lowvram the grad pass keeps the casts of the layers it ran).
 
 Only non-mutating operations get aliases. An in-place operation on an inference tensor keeps failing as torch
 makes it fail outside inference mode, instead of writing into the shared model's weights through an alias.
