@@ -13,25 +13,22 @@ Exit status 0 only when every figure meets its target.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 from pathlib import Path
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "scripts"))
+from dragon_dev.bootstrap import load_module  # noqa: E402  (the one bootstrap)
+
 TARGETS = {"vae_psnr": 32.0, "inversion_psnr": 30.0, "move_success": 0.7, "move_background_psnr": 25.0}
 # The paper preset's variant name in benchmarks/edit_quality.VARIANTS, and the stand-in while it is missing.
 PAPER_VARIANTS = ("DragonDiffusion (paper)", "paper (no locks)")
 
 
 def _load(name: str, path: Path):
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    return load_module(path, name)
 
 
 def autoencoder_figures(weights: Path, n_scenes: int, n_inverted: int) -> tuple[float, float]:
@@ -58,10 +55,9 @@ def autoencoder_figures(weights: Path, n_scenes: int, n_inverted: int) -> tuple[
 
 
 def move_figures(weights: Path, n_scenes: int) -> tuple[str, dict]:
-    sys.path.insert(0, str(REPO / "scripts"))
-    import inprocess_host
+    from dragon_dev.bootstrap import in_process_pack
 
-    pack = inprocess_host.host(cpu=True)
+    pack = in_process_pack(cpu=True)
     # The pack's demo loader reads architecture.WEIGHTS_PATH: point it at the file under test.
     sys.modules[pack.__name__ + ".demo.architecture"].WEIGHTS_PATH = weights
     sys.modules[pack.__name__ + ".nodes.demo_nodes"]._demo_weights.cache_clear()

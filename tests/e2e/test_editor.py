@@ -20,7 +20,7 @@ from dragon_test_helpers import ARTIFACTS_DIR, PACK_FOLDER_NAME, REPO_ROOT
 from dragon_test_helpers.architecture import documented_nodes
 from dragon_test_helpers.browser import (FRONT_ENDS, PINNED_FRONT_END, console_from, front_end_problem,
                                          front_end_root)
-from dragon_test_helpers.server_process import ComfyServer
+from dragon_dev.server_process import ComfyServer
 
 pytestmark = pytest.mark.browser
 

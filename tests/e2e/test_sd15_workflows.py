@@ -25,7 +25,7 @@ import pytest
 
 from dragon_test_helpers import ARTIFACTS_DIR, REPO_ROOT
 from dragon_test_helpers.regions import difference_inside_outside
-from dragon_test_helpers.server_process import ComfyServer
+from dragon_dev.server_process import ComfyServer
 
 sys.path.insert(0, str(REPO_ROOT / "scripts"))  # the workflows' generator
 from dragon_workflows import api_prompt, catalogue, layout  # noqa: E402
