@@ -36,6 +36,11 @@ VARIANTS = {
     "neither": {"energy_scale": 0.0, "cross_branch_attention": False},
     "no object lock": {"keep_object": 0.0},
     "paper (no locks)": {"keep_background": 0.0, "keep_object": 0.0},
+    # the authors' algorithm exactly (DragonGuidanceOptions' presets; they need an alpha_bar_0 inversion)
+    "DragonDiffusion (paper)": {"preset": "DragonDiffusion (paper)", "inversion_end": "alpha_bar_0 (paper)"},
+    "DiffEditor (paper)": {"preset": "DiffEditor (paper)", "inversion_end": "alpha_bar_0 (paper)"},
+    "paper preset without energy": {"preset": "DragonDiffusion (paper)", "inversion_end": "alpha_bar_0 (paper)",
+                                    "energy_scale": 0.0},
 }
 # Not an edit: the correct answer rendered and sent once through the autoencoder, i.e. the best score any edit
 # decoded by this model's VAE can reach (the VAE softens edges and shifts colours a little).
@@ -65,15 +70,9 @@ class Case:
 
 def load_synthetic():
     """demo/synthetic.py by path (numpy only), so scenes need neither ComfyUI nor the repo root on sys.path."""
-    import importlib.util
+    from dragon_dev.bootstrap import load_module
 
-    name = "dragon_demo_synthetic"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "demo" / "synthetic.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    return load_module("demo/synthetic.py", "dragon_demo_synthetic")
 
 
 def make_cases(n_scenes: int, modes=MODES, first_seed: Optional[int] = None) -> list[Case]:
@@ -221,9 +220,9 @@ class Editor:
     def __init__(self, steps: int, cfg: Optional[float] = None, pack=None):
         """``pack``: the pack module when ComfyUI is already set up in this process (the tests' smoke run)."""
         if pack is None:
-            import inprocess_host
+            from dragon_dev.bootstrap import in_process_pack
 
-            pack = inprocess_host.host(cpu=True)
+            pack = in_process_pack(cpu=True)
         self.pack = pack
         import nodes as comfy_nodes
         import torch
@@ -240,13 +239,14 @@ class Editor:
     def image(self, array: np.ndarray):
         return self.torch.from_numpy(np.ascontiguousarray(array)).float()[None]
 
-    def bank(self, array: np.ndarray):
-        key = array.tobytes()
+    def bank(self, array: np.ndarray, end: Optional[str] = None):
+        key = (array.tobytes(), end)
         if key not in self._banks:
             with self.torch.inference_mode():
                 (latent,) = self.comfy_nodes.VAEEncode().encode(self.vae, self.image(array))
+                ends = {} if end is None else {"inversion_end": end}
                 self._banks[key] = self.nodes["DragonDDIMInversion"]().invert(
-                    self.model, latent, self.positive, self.steps)["result"][0]
+                    self.model, latent, self.positive, self.steps, **ends)["result"][0]
         return self._banks[key]
 
     def round_trip(self, array: np.ndarray) -> np.ndarray:
@@ -261,15 +261,17 @@ class Editor:
         image = self.image(case.image)
         mask = torch.from_numpy(case.object_mask).float()[None]
         p = case.params
+        variant = dict(variant)
+        end = variant.pop("inversion_end", None)
         with torch.inference_mode():
-            bank = self.bank(case.image)
+            bank = self.bank(case.image, end)
             if case.mode in ("move", "resize"):
                 (edit,) = n["DragonEditMove"]().build(image, p["dx"], p["dy"], p.get("scale", 1.0), "{}", mask)
             elif case.mode == "drag":
                 region = torch.from_numpy(case.edit_region).float()[None]
                 (edit,) = n["DragonEditDrag"]().build(image, json.dumps({"points": p["points"]}), region)
             else:
-                ref_bank = self.bank(case.reference_image)
+                ref_bank = self.bank(case.reference_image, end)
                 ref_image = self.image(case.reference_image)
                 ref_mask = torch.from_numpy(case.reference_mask).float()[None]
                 if case.mode == "appearance":

@@ -17,7 +17,7 @@ from statistics import median
 from typing import Callable, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-import inprocess_host  # noqa: E402
+from dragon_dev.bootstrap import in_process_pack  # noqa: E402
 
 import torch  # noqa: E402
 
@@ -29,7 +29,7 @@ def start(cpu: bool = True):
     """Set up ComfyUI in this process and import the pack (once)."""
     global _pack
     if _pack is None:
-        _pack = inprocess_host.host(cpu=cpu)
+        _pack = in_process_pack(cpu=cpu)
         import comfy.utils
 
         comfy.utils.PROGRESS_BAR_ENABLED = False
@@ -52,7 +52,7 @@ class Workload:
 
 def build_model(arch: str, dtype: torch.dtype = torch.float32):
     """The UNet of ``arch`` with seeded random weights, built under inference mode as a checkpoint loader does."""
-    from dragon_test_helpers import tiny_model as tm
+    from dragon_dev import tiny_model as tm
 
     with torch.inference_mode():
         if arch == "sd15":
@@ -68,7 +68,7 @@ def build_model(arch: str, dtype: torch.dtype = torch.float32):
 
 def weight_bytes(arch: str, dtype: torch.dtype) -> int:
     """The UNet's weights in bytes at ``dtype``, from its module tree on the meta device (nothing allocated)."""
-    from dragon_test_helpers import tiny_model as tm
+    from dragon_dev import tiny_model as tm
 
     configs = {"sd15": tm.sd15_config, "sdxl": tm.sdxl_config, "tiny": tm.tiny_config}
     if arch not in configs:
@@ -84,7 +84,7 @@ def available_ram() -> int:
 
 
 def workload(arch: str, model, size: int, steps: int) -> Workload:
-    from dragon_test_helpers import tiny_model as tm
+    from dragon_dev import tiny_model as tm
 
     gen = torch.Generator().manual_seed(0)
     if arch in ("sdxl", "narrow-sdxl"):

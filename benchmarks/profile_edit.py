@@ -12,7 +12,7 @@ from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-import inprocess_host  # noqa: E402
+from dragon_dev.bootstrap import in_process_pack  # noqa: E402
 
 import torch  # noqa: E402
 
@@ -24,9 +24,9 @@ def main() -> None:
     ap.add_argument("--top", type=int, default=15)
     args = ap.parse_args()
 
-    pack = inprocess_host.host(cpu=True)
+    pack = in_process_pack(cpu=True)
     import comfy.utils
-    from dragon_test_helpers import tiny_model as tm
+    from dragon_dev import tiny_model as tm
 
     comfy.utils.PROGRESS_BAR_ENABLED = False
     guiders, samplers, sampling_nodes = pack.nodes.guiders, pack.nodes.samplers, pack.nodes.sampling_nodes

@@ -27,7 +27,6 @@ Variants (columns of the edit): ``edit_quality.VARIANTS``, the one table of vari
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import math
 import sys
@@ -56,13 +55,9 @@ METRICS = ("success", "whole_psnr", "vacated_psnr", "object_psnr", "object_iou",
 
 def load_scenes():
     """demo/scenes.py by path (numpy + Pillow), so cases need neither ComfyUI nor the repo root on sys.path."""
-    name = "dragon_demo_scenes"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, HERE.parent / "demo" / "scenes.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    from dragon_dev.bootstrap import load_module  # edit_quality put scripts/ on sys.path
+
+    return load_module("demo/scenes.py", "dragon_demo_scenes")
 
 
 @dataclass

@@ -13,25 +13,22 @@ Exit status 0 only when every figure meets its target.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 from pathlib import Path
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "scripts"))
+from dragon_dev.bootstrap import load_module  # noqa: E402  (the one bootstrap)
+
 TARGETS = {"vae_psnr": 32.0, "inversion_psnr": 30.0, "move_success": 0.7, "move_background_psnr": 25.0}
 # The paper preset's variant name in benchmarks/edit_quality.VARIANTS, and the stand-in while it is missing.
 PAPER_VARIANTS = ("DragonDiffusion (paper)", "paper (no locks)")
 
 
 def _load(name: str, path: Path):
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    return load_module(path, name)
 
 
 def autoencoder_figures(weights: Path, n_scenes: int, n_inverted: int) -> tuple[float, float]:
@@ -58,10 +55,9 @@ def autoencoder_figures(weights: Path, n_scenes: int, n_inverted: int) -> tuple[
 
 
 def move_figures(weights: Path, n_scenes: int) -> tuple[str, dict]:
-    sys.path.insert(0, str(REPO / "scripts"))
-    import inprocess_host
+    from dragon_dev.bootstrap import in_process_pack
 
-    pack = inprocess_host.host(cpu=True)
+    pack = in_process_pack(cpu=True)
     # The pack's demo loader reads architecture.WEIGHTS_PATH: point it at the file under test.
     sys.modules[pack.__name__ + ".demo.architecture"].WEIGHTS_PATH = weights
     sys.modules[pack.__name__ + ".nodes.demo_nodes"]._demo_weights.cache_clear()
@@ -81,18 +77,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--inverted", type=int, default=8, help="scenes inverted and reconstructed")
     args = ap.parse_args(argv)
     weights = args.weights.resolve()
-    vae_psnr, inversion_psnr = autoencoder_figures(weights, args.vae_scenes, args.inverted)
-    variant, move = move_figures(weights, args.scenes)
-    rows = [("VAE round trip PSNR (dB)", vae_psnr, TARGETS["vae_psnr"]),
-            ("DDIM-50 inversion + reconstruction vs round trip (dB)", inversion_psnr, TARGETS["inversion_psnr"]),
-            (f"move success, '{variant}'", move["success"], TARGETS["move_success"]),
-            (f"move background PSNR, '{variant}' (dB)", move["background_psnr"], TARGETS["move_background_psnr"])]
-    print(f"acceptance of {weights} ({args.vae_scenes} / {args.inverted} / {args.scenes} held-out scenes)")
-    ok = True
-    for name, value, target in rows:
+    print(f"acceptance of {weights} ({args.vae_scenes} / {args.inverted} / {args.scenes} held-out scenes)", flush=True)
+    failed = []
+
+    def report(name: str, value: float, target: float) -> None:  # each figure as soon as it is measured
         passed = bool(np.isfinite(value) and value >= target)
-        ok &= passed
-        print(f"  {name:58s} {value:7.2f}  target >= {target:5.1f}  {'PASS' if passed else 'FAIL'}")
+        if not passed:
+            failed.append(name)
+        print(f"  {name:58s} {value:7.2f}  target >= {target:5.1f}  {'PASS' if passed else 'FAIL'}", flush=True)
+
+    vae_psnr, inversion_psnr = autoencoder_figures(weights, args.vae_scenes, args.inverted)
+    report("VAE round trip PSNR (dB)", vae_psnr, TARGETS["vae_psnr"])
+    report("DDIM-50 inversion + reconstruction vs round trip (dB)", inversion_psnr, TARGETS["inversion_psnr"])
+    variant, move = move_figures(weights, args.scenes)
+    report(f"move success, '{variant}'", move["success"], TARGETS["move_success"])
+    report(f"move background PSNR, '{variant}' (dB)", move["background_psnr"], TARGETS["move_background_psnr"])
+    ok = not failed
     if variant != PAPER_VARIANTS[0]:
         print(f"  (the preset '{PAPER_VARIANTS[0]}' is not in edit_quality.VARIANTS yet: measured '{variant}')")
     print("ACCEPTED" if ok else "NOT ACCEPTED")

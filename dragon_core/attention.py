@@ -12,7 +12,6 @@ from enum import Enum
 from typing import Optional
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from .grids import mask_to_grid
@@ -63,11 +62,3 @@ def token_mask(grid_mask: Tensor, token_hw: tuple[int, int]) -> Tensor:
     """A bool grid mask downsampled to a layer's token grid, flattened in token order (row-major)."""
     return mask_to_grid(grid_mask, token_hw).flatten()
 
-
-def attention(q: Tensor, k: Tensor, v: Tensor, heads: int) -> Tensor:
-    """Reference multi-head attention on [B, N, heads*d] tensors (for tests and hosts without their own)."""
-    b, n, inner = q.shape
-    d = inner // heads
-    q, k, v = (t.reshape(t.shape[0], t.shape[1], heads, d).transpose(1, 2) for t in (q, k, v))
-    out = F.scaled_dot_product_attention(q, k, v)
-    return out.transpose(1, 2).reshape(b, n, inner)

@@ -5,7 +5,7 @@ start latent still changes the whole DDIM trajectory (every UNet layer with atte
 so the unedited part drifts. Here, at the chosen steps, the latent outside a slightly grown, feathered edit
 region is replaced by the inverted latent of that step before the UNet sees it, and the returned x0 is
 re-expressed so that a first-order sampler stepping from its own x lands where the step from the blended
-latent lands. The edit region itself is left free, so the object can move and its old place be filled.
+latent lands (dragon_core.step.refold). The edit region itself is left free, so the object can move and its old place be filled.
 """
 from __future__ import annotations
 
@@ -34,14 +34,3 @@ def blend_toward(x: Tensor, target: Tensor, keep: Tensor) -> Tensor:
     keep = keep.to(device=x.device, dtype=x.dtype)
     return x + keep * (target.to(device=x.device, dtype=x.dtype) - x)
 
-
-def refold_denoised(x0: Tensor, x_in: Tensor, x: Tensor, sigma: Tensor | float,
-                    sigma_next: Tensor | float) -> Tensor:
-    """The x0 with which a DDIM/Euler step from ``x`` lands where the step from ``x_in`` (with ``x0``) lands.
-
-    x0 + (x_in - x0) r == x0' + (x - x0') r with r = sigma_next / sigma gives x0' = x0 + (x_in - x) r / (1 - r).
-    """
-    r = torch.as_tensor(sigma_next, dtype=torch.float64) / torch.as_tensor(sigma, dtype=torch.float64)
-    if not 0.0 <= float(r) < 1.0:
-        raise ValueError(f"the step must go down in sigma (sigma {float(sigma)}, sigma_next {float(sigma_next)})")
-    return x0 + (x_in - x) * float(r / (1.0 - r))

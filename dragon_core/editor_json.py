@@ -38,11 +38,7 @@ class EditorState:
 
 def parse_editor_json(text: str, size: ImageSize, field_name: str = "editor_json") -> EditorState:
     """Parse the web editor's JSON with limits; never evaluates anything."""
-    if not isinstance(text, str):
-        raise DragonInputError(field_name, f"must be a JSON string, got {type(text).__name__}")
-    if len(text) > EDITOR_JSON_MAX_CHARS:
-        raise DragonInputError(field_name, f"is {len(text)} characters; at most {EDITOR_JSON_MAX_CHARS} allowed")
-    stripped = text.strip()
+    stripped = checked_text(text, field_name, "a JSON string")
     if not stripped:
         data: Any = {}
     else:
@@ -77,6 +73,16 @@ def parse_editor_json(text: str, size: ImageSize, field_name: str = "editor_json
                                f"(each dab's square inside the image, summed); at most {EDITOR_MAX_BRUSH_PIXELS:.3g}: "
                                "use fewer or smaller dabs, a box, or a MASK input")
     return EditorState(points, boxes, strokes)
+
+
+def checked_text(text: Any, field_name: str, form: str) -> str:
+    """``text`` stripped, after the checks every JSON-in-a-string input gets: a string (``form`` says which), and
+    not longer than EDITOR_JSON_MAX_CHARS."""
+    if not isinstance(text, str):
+        raise DragonInputError(field_name, f"must be {form}, got {type(text).__name__}")
+    if len(text) > EDITOR_JSON_MAX_CHARS:
+        raise DragonInputError(field_name, f"is {len(text)} characters; at most {EDITOR_JSON_MAX_CHARS} allowed")
+    return text.strip()
 
 
 def _reject_constant(field_name: str, name: str) -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from .edits import AppearanceEdit, DragEdit, Edit, MoveEdit, PasteEdit
@@ -23,7 +24,9 @@ class EditGeometry:
     grid_hw: tuple[int, int]
     latent_hw: tuple[int, int]
     edit_region: Tensor                       # bool grid: where the edit energy's gradient applies
-    latent_edit_region: Tensor                # the same on the latent grid
+    latent_edit_region: Tensor                # the same on the latent grid (regional SDE, the locks' free region)
+    latent_gradient_region: Tensor            # latent grid: where the edit energy's gradient applies, the content
+                                              # energy's outside (a move's new place only, as the authors split)
     # move / resize / paste
     place: Optional[Placement] = None         # object from (scaled) reference frame to current frame, grid
     latent_place: Optional[Placement] = None  # the same on the latent grid (copy-paste start latent)
@@ -50,24 +53,37 @@ class EditGeometry:
                                                      # was (move, resize, appearance)
     reference_latent_cover: Optional[Tensor] = None  # appearance: the same for the reference object
     scale: float = 1.0
+    whole_cells: bool = False                 # the paper: energies pair whole feature cells, no sub-cell carry
 
 
-def build_geometry(edit: Edit, latent_hw: tuple[int, int]) -> EditGeometry:
+def nearest_on(mask: Tensor, hw: tuple[int, int]) -> Tensor:
+    """A bool grid mask resampled to ``hw`` by nearest neighbour, as the authors bring the feature-grid masks
+    to the latent (``F.interpolate`` then ``> 0``)."""
+    if tuple(mask.shape[-2:]) == tuple(hw):
+        return mask.clone()
+    return F.interpolate(mask.float()[None, None], size=hw, mode="nearest")[0, 0] > 0.5
+
+
+def build_geometry(edit: Edit, latent_hw: tuple[int, int], whole_cells: bool = False) -> EditGeometry:
+    """``whole_cells``: the paper's pairing (the object's whole-cell copy, ``Placement.dest``, is where it is
+    wanted) instead of the exact place (``Placement.target``)."""
     size: ImageSize = edit.size
     grid = size.grid
     if isinstance(edit, MoveEdit):
         place = placement(edit.object_mask, edit.scale, edit.offset, size, size, "dx/dy")
         lplace = placement(edit.object_mask, edit.scale, edit.offset, size, size, "dx/dy", grid_hw=latent_hw)
+        new = place.dest if whole_cells else place.target
         obj = mask_to_grid(edit.object_mask, grid)
-        other = ~(place.target | obj)
-        vacated = obj & ~place.target
+        other = ~(new | obj)
+        vacated = obj & ~new
         fill = mask_to_grid(edit.fill_mask, grid) if edit.fill_mask is not None else other
-        region = place.target | obj
+        region = new | obj
         # the latent region also covers the whole-cell copy of the start latent, so the lock leaves it free
         lregion = lplace.target | lplace.dest | mask_to_grid(edit.object_mask, latent_hw)
-        return EditGeometry(edit.mode, grid, latent_hw, region, lregion, place=place, latent_place=lplace,
-                            object_mask=obj, other=other, vacated=vacated, fill=fill, scale=edit.scale,
-                            latent_cover=mask_coverage(edit.object_mask, latent_hw))
+        return EditGeometry(edit.mode, grid, latent_hw, region, lregion, nearest_on(new, latent_hw), place=place,
+                            latent_place=lplace, object_mask=obj, other=other, vacated=vacated, fill=fill,
+                            scale=edit.scale, latent_cover=mask_coverage(edit.object_mask, latent_hw),
+                            whole_cells=whole_cells)
     if isinstance(edit, DragEdit):
         h_cells = point_to_cell(edit.handle_points, FEATURE_CELL_PX)
         t_cells = point_to_cell(edit.target_points, FEATURE_CELL_PX)
@@ -86,17 +102,18 @@ def build_geometry(edit: Edit, latent_hw: tuple[int, int]) -> EditGeometry:
         else:
             region = torch.ones(grid, dtype=torch.bool)
             lregion = torch.ones(latent_hw, dtype=torch.bool)
-        return EditGeometry("drag", grid, latent_hw, region, lregion, handle_idx=h_idx, target_idx=t_idx,
+        return EditGeometry("drag", grid, latent_hw, region, lregion, lregion, handle_idx=h_idx, target_idx=t_idx,
                             pair_valid=valid, handle_samples=h_samples, target_samples=t_samples,
                             sample_valid=s_valid, handle_latent=h_lat, target_latent=t_lat,
-                            latent_residual=residual, keep_mask=~region)
+                            latent_residual=residual, keep_mask=~region, whole_cells=whole_cells)
     if isinstance(edit, AppearanceEdit):
         base = mask_to_grid(edit.base_mask, grid)
         ref_grid = edit.reference_size.grid
         ref = mask_to_grid(edit.reference_mask, ref_grid)
         ref_latent_hw = _reference_latent_hw(latent_hw, edit.reference_size, size)
-        return EditGeometry("appearance", grid, latent_hw, base, mask_to_grid(edit.base_mask, latent_hw),
-                            keep_mask=~base, base_mask=base, reference_mask=ref, reference_grid_hw=ref_grid,
+        lbase = mask_to_grid(edit.base_mask, latent_hw)
+        return EditGeometry("appearance", grid, latent_hw, base, lbase, lbase, keep_mask=~base, base_mask=base,
+                            reference_mask=ref, reference_grid_hw=ref_grid, whole_cells=whole_cells,
                             latent_cover=mask_coverage(edit.base_mask, latent_hw),
                             reference_latent_cover=mask_coverage(edit.reference_mask, ref_latent_hw))
     if isinstance(edit, PasteEdit):
@@ -106,8 +123,11 @@ def build_geometry(edit: Edit, latent_hw: tuple[int, int]) -> EditGeometry:
         ref_latent_hw = _reference_latent_hw(latent_hw, edit.reference_size, size)
         lplace = placement(edit.reference_mask, edit.scale, edit.offset, edit.reference_size, size, "dx/dy",
                            grid_hw=ref_latent_hw, dst_grid_hw=latent_hw)
-        return EditGeometry("paste", grid, latent_hw, place.target, lplace.target | lplace.dest, place=place,
-                            latent_place=lplace, keep_mask=~place.target,
+        new = place.dest if whole_cells else place.target
+        lregion = lplace.target | lplace.dest
+        lgrad = nearest_on(new, latent_hw) if whole_cells else lregion  # the paper: the placed mask, nearest
+        return EditGeometry("paste", grid, latent_hw, new, lregion, lgrad, place=place, whole_cells=whole_cells,
+                            latent_place=lplace, keep_mask=~new,
                             reference_mask=mask_to_grid(edit.reference_mask, ref_grid), reference_grid_hw=ref_grid,
                             scale=edit.scale)
     raise DragonInputError("edit", f"unknown edit type {type(edit).__name__}")

@@ -1,5 +1,8 @@
-"""Energy guidance (SPEC §4): the authors' per-mode defaults, the step schedules, and the gradient of the
-energy with respect to the latent turned into an x0 prediction."""
+"""Energy guidance (DragonDiffusion Sec. 3.2-3.3, DiffEditor Sec. 3.3): the presets, the authors' per-mode
+defaults, the step schedules, and the gradient of the energy with respect to the latent.
+
+Presets (docs/ARCHITECTURE.md, "Presets"): ``DragonDiffusion (paper)`` and ``DiffEditor (paper)`` are the
+authors' algorithm as their public code runs it; ``pack`` adds the pack's locks and sub-cell placement."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -12,13 +15,17 @@ from .attention import InjectionMode
 from .energy import EnergyWeights, edit_energy
 from .errors import DragonInputError
 from .geometry import EditGeometry
-from .schedule import guided_denoised
 
 FeatureFn = Callable[[Tensor, Tensor], list]
 
 SCHEDULES = ("DragonDiffusion", "DiffEditor")
 
-# Authors' demo defaults per mode (SPEC §3, §4): energy scale (UI value, x1e3 internally), step size c, CFG.
+PACK = "pack"
+PAPER_PRESETS = {"DragonDiffusion (paper)": "DragonDiffusion", "DiffEditor (paper)": "DiffEditor"}
+PRESETS = (PACK,) + tuple(PAPER_PRESETS)
+
+# Authors' demo defaults per mode (their gradio demo's sliders and Sampler.guidance_*): energy scale (UI value,
+# x1e3 internally), step size c (the gradient's factor), CFG.
 MODE_DEFAULTS = {
     "move": dict(energy_scale=0.5, weights=EnergyWeights(4.0, 6.0, 0.2, 0.8), step_size=0.08, cfg=4.0,
                  attention=InjectionMode.REPLACE),
@@ -28,7 +35,7 @@ MODE_DEFAULTS = {
                  attention=InjectionMode.CONCAT),
     "appearance": dict(energy_scale=2.0, weights=EnergyWeights(3.5, 5.0, 0.0, 0.0), step_size=0.04, cfg=5.0,
                        attention=InjectionMode.COMPOSE),
-    "paste": dict(energy_scale=1.5, weights=EnergyWeights(3.5, 5.0, 0.0, 0.0), step_size=0.04, cfg=4.0,
+    "paste": dict(energy_scale=1.5, weights=EnergyWeights(4.0, 6.0, 0.0, 0.0), step_size=0.04, cfg=4.0,
                   attention=InjectionMode.COMPOSE),
 }
 
@@ -37,7 +44,7 @@ MODE_DEFAULTS = {
 class GuidanceConfig:
     energy_scale: float                      # the authors' UI value; the energy is multiplied by 1e3 of it
     weights: EnergyWeights
-    step_size: float                         # c in SPEC §4
+    step_size: float                         # c: g = c * dE/dz (DragonDiffusion Eq. 9)
     guided_steps: frozenset[int]
     attention_mode: InjectionMode
     attention_steps: frozenset[int]
@@ -49,9 +56,11 @@ class GuidanceConfig:
     background_steps: frozenset[int] = frozenset()  # background lock (dragon_core.background), beyond the paper
     background_grow: int = 1                         # latent cells of free margin around the edit region
     object_steps: frozenset[int] = frozenset()      # object lock (dragon_core.object_lock), beyond the paper
-
-    def with_overrides(self, **kw) -> "GuidanceConfig":
-        return replace(self, **{k: v for k, v in kw.items() if v is not None})
+    preset: str = PACK
+    cfg: Optional[float] = None     # the paper presets' per-mode CFG; None: the sampler node's cfg input
+    whole_cells: bool = False       # the paper: whole-cell start latent and energy pairing (no sub-cell placement)
+    paper_inversion: bool = False   # the paper: the bank must be inverted to alpha_bar_0 (DragonDDIMInversion)
+    drag_step0_from_start: bool = False  # the paper: drag's step-0 energy reference is the copy-pasted z_T
 
 
 def _at_fraction(steps: int, index_at_50: int) -> int:
@@ -76,7 +85,7 @@ def attention_step_schedule(steps: int, mode: InjectionMode) -> frozenset[int]:
 
 
 # Fraction of the steps (from the first) with the background lock on by default. Measured on the demo model's
-# held-out scenes (benchmarks/edit_quality.py): without it the unedited part drifts (about 23 dB background PSNR).
+# held-out scenes (benchmarks/edit_quality.py): without it the unedited part drifts (benchmarks/README.md).
 DEFAULT_KEEP_BACKGROUND = 1.0
 
 
@@ -93,6 +102,7 @@ def lock_step_schedule(steps: int, fraction: float, field_name: str = "keep_back
 
 
 def default_guidance(mode: str, steps: int, schedule: str = "DragonDiffusion") -> GuidanceConfig:
+    """The pack preset: the authors' weights and schedules plus the pack's locks and sub-cell placement."""
     if mode not in MODE_DEFAULTS:
         raise DragonInputError("mode", f"must be one of {sorted(MODE_DEFAULTS)}, got {mode!r}")
     d = MODE_DEFAULTS[mode]
@@ -108,6 +118,28 @@ def default_guidance(mode: str, steps: int, schedule: str = "DragonDiffusion") -
     return cfg
 
 
+def paper_guidance(mode: str, steps: int, preset: str) -> GuidanceConfig:
+    """A paper preset: the authors' algorithm and nothing else (no locks, whole cells, their CFG and inversion)."""
+    if preset not in PAPER_PRESETS:
+        raise DragonInputError("preset", f"must be one of {PRESETS}, got {preset!r}")
+    cfg = default_guidance(mode, steps, PAPER_PRESETS[preset])
+    return replace(cfg, background_steps=frozenset(), object_steps=frozenset(), preset=preset,
+                   cfg=MODE_DEFAULTS[mode]["cfg"], whole_cells=True, paper_inversion=True,
+                   drag_step0_from_start=mode == "drag")
+
+
+def guidance_for(mode: str, steps: int, preset: str = PACK, schedule: str = "DragonDiffusion") -> GuidanceConfig:
+    """The defaults of ``preset`` for ``mode`` (``schedule`` only matters for the pack preset)."""
+    if preset == PACK:
+        return default_guidance(mode, steps, schedule)
+    return paper_guidance(mode, steps, preset)
+
+
+def without_idle_time_travel(cfg: GuidanceConfig) -> GuidanceConfig:
+    """The authors repeat steps (time travel) only when the energy guidance is on (energy_scale != 0)."""
+    return replace(cfg, time_travel_steps=frozenset()) if cfg.energy_scale == 0 else cfg
+
+
 @dataclass
 class GuidanceStats:
     """Counts for benchmarks: feature passes (forward with grad) and backward passes."""
@@ -115,22 +147,30 @@ class GuidanceStats:
     backward_passes: int = 0
 
 
-def content_gradient_needed(step: int, background_steps: frozenset[int]) -> bool:
+def content_gradient_needed(step: int, cfg: GuidanceConfig, geom: EditGeometry) -> bool:
     """Whether the content energy's gradient at ``step`` is worth its backward pass.
 
-    That gradient acts outside the edit region only. When the background lock holds the next step, the latent
-    there is replaced by the inversion's before the UNet sees it again, so the gradient survives only in the
-    one-cell free ring around the region; benchmarks/README.md measures that dropping it there leaves edit
-    quality unchanged, and it saves one of the two backward passes of every guided step.
+    That gradient acts outside the gradient region. When the background lock holds the next step, the latent
+    outside the lock's free region is replaced by the inversion's before the UNet sees it again, so the gradient
+    survives only in the one-cell free ring around the region (benchmarks/README.md: dropping it there leaves
+    edit quality unchanged, and it saves one of the two backward passes of every guided step). Not for a move or
+    resize: there the content energy's contrast and inpainting terms act on the vacated place, which lies inside
+    the lock's free region, outside the gradient region (the new place).
     """
-    return step + 1 not in background_steps
+    if step + 1 not in cfg.background_steps:
+        return True
+    return geom.vacated is not None and bool(geom.vacated.any())
 
 
 def energy_gradient(features_fn: FeatureFn, x: Tensor, sigma: Tensor, inv_feats: Sequence[Tensor],
                     geom: EditGeometry, cfg: GuidanceConfig, rep_feats: Optional[Sequence[Tensor]] = None,
                     stats: Optional[GuidanceStats] = None, content: bool = True) -> Tensor:
-    """g = c * [grad(es * E_edit) inside the edit region + grad(es * E_content) outside], with respect to the
+    """g = c * [grad(es * E_edit) inside the gradient region + grad(es * E_content) outside], with respect to the
     UNet's input latent z = x / sqrt(1 + sigma^2), returned with the shape of x.
+
+    The gradient region is where the edit is wanted (``EditGeometry.latent_gradient_region``): a move's new
+    place only, as the authors' code splits on ``mask_cur``; the content energy's vacated-place terms thus act
+    on the old place.
 
     ``features_fn(x, sigma)`` must be differentiable with respect to the sigma-space latent x. ``content=False``
     skips the content term's backward pass (see :func:`content_gradient_needed`): g is then zero outside.
@@ -142,7 +182,7 @@ def energy_gradient(features_fn: FeatureFn, x: Tensor, sigma: Tensor, inv_feats:
         e_edit, e_content = edit_energy(cur, inv_feats, geom, cfg.weights, rep_feats)
         if stats is not None:
             stats.feature_passes += 1
-        region = geom.latent_edit_region.to(device=x.device, dtype=x.dtype)
+        region = geom.latent_gradient_region.to(device=x.device, dtype=x.dtype)
         grad = torch.zeros_like(x)
         terms = [(e_edit, region)] + ([(e_content, 1.0 - region)] if content else [])
         terms = [(t, m) for t, m in terms if t.requires_grad]
@@ -152,9 +192,7 @@ def energy_gradient(features_fn: FeatureFn, x: Tensor, sigma: Tensor, inv_feats:
             if stats is not None:
                 stats.backward_passes += 1
     # dE/dz = sqrt(1 + sigma^2) dE/dx, since x = z * sqrt(1 + sigma^2)
-    return cfg.step_size * grad * (1.0 + sigma.float() ** 2).sqrt().to(x.dtype)
+    sigma = torch.as_tensor(sigma)
+    sigma = sigma.to(torch.promote_types(sigma.dtype, torch.float32))
+    return cfg.step_size * grad * (1.0 + sigma ** 2).sqrt().to(x.dtype)
 
-
-def guided_x0(x: Tensor, eps: Tensor, grad: Tensor, sigma: Tensor, sigma_next: Tensor) -> Tensor:
-    """See :func:`dragon_core.schedule.guided_denoised`."""
-    return guided_denoised(x, eps, grad, sigma, sigma_next)

@@ -50,10 +50,10 @@ def grown_placement(place: Placement, latent_hw: tuple[int, int], cells: int = 1
 
 # The lock carries a ring of this many cells around what the start latent copies, for a plain move and a drag.
 # A moved object's partly covered edge cells (below half covered, so not in the whole-cell copy) then travel
-# with it: on the demo model's held-out moves identity IoU went 0.71 -> 0.79. A drag's 3x3 handle patch
-# is smaller than most objects it drags, whose outer parts were redrawn as a blob: grown to 5x5, drag IoU went
-# 0.73 -> 0.84 (success 0.9 -> 1.0). Not for resize (the grown ring, scaled by nearest, came out worse:
-# 0.65 -> 0.61) nor paste (the ring would bring the reference image's background along).
+# with it. A drag's 3x3 handle patch is smaller than most objects it drags, whose outer parts were redrawn as a
+# blob; grown to 5x5 they travel whole. Not for resize (the grown ring, scaled by nearest, came out worse) nor
+# paste (the ring would bring the reference image's background along). Measured: benchmarks/README.md,
+# "Figures behind the code's choices".
 RING_CELLS = 1
 DRAG_LOCK_RADIUS = DRAG_PATCH_RADIUS + RING_CELLS
 

@@ -15,7 +15,7 @@ from typing import Any, Optional
 import torch
 from torch import Tensor
 
-from .editor_json import EDITOR_JSON_MAX_CHARS, EDITOR_MAX_POINTS
+from .editor_json import EDITOR_MAX_POINTS, checked_text
 from .edits import check_points, finite_number
 from .errors import DragonInputError
 from .grids import ImageSize
@@ -55,11 +55,7 @@ def _point(name: str, item: Any) -> tuple[float, float]:
 
 def parse_point_list(text: str, name: str) -> Tensor:
     """[K, 2] float32 (x, y) of one point list; an empty or blank text gives no points."""
-    if not isinstance(text, str):
-        raise DragonInputError(name, f"must be {POINT_LIST_FORM} as text, got {type(text).__name__}")
-    if len(text) > EDITOR_JSON_MAX_CHARS:
-        raise DragonInputError(name, f"is {len(text)} characters; at most {EDITOR_JSON_MAX_CHARS} allowed")
-    stripped = text.strip()
+    stripped = checked_text(text, name, f"{POINT_LIST_FORM} as text")
     if not stripped:
         return torch.zeros(0, 2)
     data = _load(stripped, name)

@@ -1,8 +1,8 @@
 """The guided DDIM loop as a plain function over a model callable (k-diffusion style).
 
-``denoise(x, sigma, step)`` returns the x0 prediction with the energy guidance already folded in (see
-:func:`dragon_core.schedule.guided_denoised`), so the loop itself is DDIM plus DiffEditor's regional SDE and
-time travel (SPEC §6).
+``denoise(x, sigma, step)`` returns the x0 prediction with the energy guidance already folded in for the step
+the loop takes (see :func:`dragon_core.step.edit_step_x0`), so the loop itself is DDIM plus DiffEditor's
+regional SDE and time travel (DiffEditor, Mou et al. 2024, Sec. 3.3).
 """
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def sample_dragon(denoise: DenoiseFn, x: Tensor, sigmas: Tensor, *,
         repeats = time_travel_repeats if i in time_travel_steps else 1
         for r in range(repeats):
             x0 = denoise(x, sigma, i)
-            if i in sde_steps and float(sigma_next) > 0:
+            if is_sde_step(i, sigma_next, sde_steps):
                 sigma_down, sigma_up = ancestral_sigmas(sigma, sigma_next, sde_eta)
                 direction = (x - x0) / sigma
                 x_next = x0 + direction * sigma_down.to(x) + noise_fn(x) * sigma_up.to(x)
@@ -52,6 +52,25 @@ def sample_dragon(denoise: DenoiseFn, x: Tensor, sigmas: Tensor, *,
             callback(i, x_next, x0)
         x = x_next
     return x
+
+
+def is_sde_step(step: int, sigma_next: Tensor | float, sde_steps: frozenset[int]) -> bool:
+    return step in sde_steps and float(sigma_next) > 0
+
+
+def sde_eta_map(region: Tensor, eta_inside: float, eta_outside: float, dtype: torch.dtype = torch.float32) -> Tensor:
+    """DiffEditor's regional SDE: eta inside the edit region, another (the authors' code: 0) outside."""
+    region = region.to(dtype)
+    return eta_inside * region + eta_outside * (1.0 - region)
+
+
+def step_sigma_down(step: int, sigma: Tensor, sigma_next: Tensor, sde_steps: frozenset[int],
+                    sde_eta: Optional[Tensor]) -> Tensor:
+    """Where :func:`sample_dragon`'s step ``step`` takes its direction term: ``sigma_next``, or the per-pixel
+    ``sigma_down`` at a regional-SDE step (what :func:`dragon_core.step.edit_step_x0` must fold for)."""
+    if sde_eta is not None and is_sde_step(step, sigma_next, sde_steps):
+        return ancestral_sigmas(sigma, sigma_next, sde_eta)[0]
+    return sigma_next
 
 
 def seeded_noise(seed: int) -> NoiseFn:

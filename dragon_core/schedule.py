@@ -9,8 +9,6 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .errors import DragonInputError
-
 
 def scaled_linear_alphas_cumprod(num_train_steps: int = 1000, beta_start: float = 0.00085,
                                  beta_end: float = 0.012) -> Tensor:
@@ -21,21 +19,6 @@ def scaled_linear_alphas_cumprod(num_train_steps: int = 1000, beta_start: float 
 
 def sigmas_from_alphas_cumprod(alphas_cumprod: Tensor) -> Tensor:
     return ((1.0 - alphas_cumprod) / alphas_cumprod).sqrt()
-
-
-def ddim_uniform_sigmas(train_sigmas: Tensor, steps: int) -> Tensor:
-    """Descending sampling sigmas ending with 0, the timesteps 1, 1+k, 1+2k, ... (k = T // steps).
-
-    Matches ComfyUI's ``ddim_uniform`` scheduler and, for 50 steps of a 1000-step model, the DDIM timesteps
-    981, 961, ..., 1 that DragonDiffusion uses.
-    """
-    if not isinstance(steps, int) or steps < 1:
-        raise DragonInputError("steps", f"must be an integer >= 1, got {steps!r}")
-    if steps > len(train_sigmas) - 1:
-        raise DragonInputError("steps", f"at most {len(train_sigmas) - 1} for this model, got {steps}")
-    stride = max(len(train_sigmas) // steps, 1)
-    picked = train_sigmas[1::stride][:steps]
-    return torch.cat([picked.flip(0), picked.new_zeros(1)]).to(torch.float32)
 
 
 def ddim_step(x: Tensor, eps: Tensor, sigma: Tensor | float, sigma_next: Tensor | float) -> Tensor:
@@ -54,24 +37,6 @@ def inversion_model_input(x: Tensor, sigma: Tensor | float, sigma_next: Tensor |
     sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device)
     sigma_next = torch.as_tensor(sigma_next, dtype=x.dtype, device=x.device)
     return x * ((1.0 + sigma_next ** 2) / (1.0 + sigma ** 2)).sqrt()
-
-
-def eps_from_denoised(x: Tensor, denoised: Tensor, sigma: Tensor | float) -> Tensor:
-    return (x - denoised) / sigma
-
-
-def guided_denoised(x: Tensor, eps: Tensor, grad: Tensor, sigma: Tensor | float,
-                    sigma_next: Tensor | float) -> Tensor:
-    """The x0 prediction that, followed by a plain Euler/DDIM step to ``sigma_next``, gives DragonDiffusion's
-    guided step.
-
-    The paper's step uses eps + grad for x0 but the unguided eps for the direction term:
-    ``x_next = x - sigma * (eps + grad) + sigma_next * eps``. Returning
-    ``x0 = x - sigma * eps - sigma^2 / (sigma - sigma_next) * grad`` makes any first-order sampler (ComfyUI's
-    euler and ddim included) take exactly that step, so the guidance can live in a GUIDER.
-    """
-    k = sigma * sigma / (sigma - sigma_next)
-    return x - sigma * eps - k * grad
 
 
 def ancestral_sigmas(sigma: Tensor | float, sigma_next: Tensor | float, eta: Tensor | float) -> tuple[Tensor, Tensor]:

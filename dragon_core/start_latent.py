@@ -1,4 +1,4 @@
-"""Copy-paste initialisation of the start latent x_T per mode (docs/SPEC.md §4)."""
+"""Copy-paste initialisation of the start latent x_T per mode (docs/SPEC.md §4; DragonDiffusion Sec. 3.4)."""
 from __future__ import annotations
 
 from typing import Optional
@@ -34,16 +34,20 @@ def subcell_shift(x: Tensor, shift_rc: tuple[float, float]) -> Tensor:
     return shifted.to(x.dtype)
 
 
-DRAG_PATCH_RADIUS = 1  # docs/SPEC.md §4: drag copies the 3x3 latent patch at each handle
+DRAG_PATCH_RADIUS = 1  # docs/SPEC.md §4: drag copies the 3x3 latent patch at each handle (the authors' process_drag)
 
 
 def start_latent(x_T: Tensor, geom: EditGeometry, reference_x_T: Optional[Tensor] = None,
-                 subcell: bool = True, drag_radius: int = DRAG_PATCH_RADIUS) -> Tensor:
+                 subcell: Optional[bool] = None, drag_radius: int = DRAG_PATCH_RADIUS) -> Tensor:
     """The edited branch's start latent from the inverted x_T of the base (and reference) image.
 
-    The papers copy whole latent cells (docs/SPEC.md §4), so the copied object lands up to half a cell (4 px) from where the edit
-    asked; with ``subcell`` (beyond the paper) the copied noise is first moved by the rounded-away fraction.
-    A drag copies the (2 * drag_radius + 1)^2 patch around each handle."""
+    The papers copy whole latent cells (docs/SPEC.md §4), so the copied object lands up to half a cell (4 px)
+    from where the edit asked; with ``subcell`` (beyond the paper; default: unless ``geom.whole_cells``) the
+    copied noise is first moved by the rounded-away fraction. A drag copies the (2 * drag_radius + 1)^2 patch
+    around each handle; with whole cells, pair after pair into the same latent as the authors' code does (a
+    later pair reads what an earlier one wrote)."""
+    if subcell is None:
+        subcell = not geom.whole_cells
     x = x_T.clone()
     if geom.mode in ("move", "resize", "paste"):
         place = geom.latent_place
@@ -59,7 +63,7 @@ def start_latent(x_T: Tensor, geom: EditGeometry, reference_x_T: Optional[Tensor
     elif geom.mode == "drag":
         flat = x.flatten(-2)  # a view: writes land in x
         for src_idx, dst_idx, residual in drag_patch_cells(geom, drag_radius):
-            src = subcell_shift(x_T, residual) if subcell else x_T
+            src = subcell_shift(x_T, residual) if subcell else x
             flat[..., dst_idx] = src.flatten(-2)[..., src_idx]
     return x
 

@@ -7,13 +7,15 @@ import torch
 
 import comfy.samplers
 
-from ..dragon_core.background import background_keep_mask, blend_toward, refold_denoised
+from ..dragon_core.background import background_keep_mask
 from ..dragon_core.errors import DragonInputError
 from ..dragon_core.geometry import build_geometry
 from ..dragon_core.guidance import GuidanceConfig, content_gradient_needed, energy_gradient
 from ..dragon_core.memory_bank import BankPolicy, MemoryBank
 from ..dragon_core.object_lock import object_lock
-from ..dragon_core.schedule import guided_denoised
+from ..dragon_core.sampling import step_sigma_down
+from ..dragon_core.start_latent import start_latent
+from ..dragon_core.step import Blend, edit_step_x0
 from .grad_weights import inference_tensors_as_normal, normal_tensor
 from .input_checks import check_edit_matches_latent, check_reference_bank
 from .model_identity import check_same_model
@@ -41,8 +43,10 @@ class DragonGuider(comfy.samplers.CFGGuider):
     """CFG guider with DragonDiffusion's cross-branch attention and energy guidance.
 
     Works with euler, ddim and the pack's dragon_ddim on the inversion's sigmas: the energy gradient is folded
-    into the returned x0 so that their step equals the paper's guided DDIM step. Every other sampler, added noise
-    and any evaluation off the bank's sigmas are refused (nodes/sampler_support.py says why).
+    into the returned x0 so that their step equals the paper's guided DDIM step (dragon_core.step holds the
+    per-step recipe; this class adapts it to ComfyUI). ``sde_eta`` is set by the dragon_ddim sampler while it
+    runs, so that the fold matches its regional-SDE steps. Every other sampler, added noise and any evaluation
+    off the bank's sigmas are refused (nodes/sampler_support.py says why).
     """
 
     def __init__(self, model, positive, negative, cfg: float, bank: MemoryBank, edit, guidance: GuidanceConfig,
@@ -53,11 +57,22 @@ class DragonGuider(comfy.samplers.CFGGuider):
         check_edit_matches_latent(edit.size, latent_hw, vae_factor(model))
         if reference_bank is not None:
             check_reference_bank(edit, reference_bank, model)
+        if guidance.paper_inversion:
+            for name, b in (("memory_bank", bank), ("reference_bank", reference_bank)):
+                if b is not None and float(b.sigmas[-1]) == 0.0:
+                    raise DragonInputError(name, f"was inverted to a clean latent (sigma 0); the preset "
+                                           f"{guidance.preset!r} follows the authors' inversion, which starts from "
+                                           "alpha_bar_0: set DragonDDIMInversion's inversion_end to "
+                                           "'alpha_bar_0 (paper)' (or use the pack preset)")
         with torch.inference_mode(False):
-            geometry = build_geometry(edit, latent_hw)
+            geometry = build_geometry(edit, latent_hw, whole_cells=guidance.whole_cells)
             self.background_keep = background_keep_mask(geometry.latent_edit_region, guidance.background_grow)
             reference_clean = reference_bank.latents[-1] if reference_bank is not None else None
             self.object_lock = object_lock(geometry, bank.latents[-1].clone(), reference_clean)
+            # the authors' drag writes its start latent into the stored inversion: step 0's energy target
+            self.step0_inverted = (start_latent(bank.latents[0], geometry)
+                                   if guidance.drag_step0_from_start and geometry.mode == "drag" else None)
+        self.sde_eta: Optional[torch.Tensor] = None
         self.run = EditRun(bank, reference_bank, geometry, guidance, layout)
         super().__init__(patched_clone(model, self.run, EDIT))
         self.set_conds(positive, negative)
@@ -71,28 +86,24 @@ class DragonGuider(comfy.samplers.CFGGuider):
         step = self.bank.step_index(float(sigma))
         if step is None:
             raise off_grid_error(float(sigma), self.bank.sigmas)
+        cfg_prediction = super().predict_noise
         g = self.run.guidance
-        if step is not None and step in g.attention_steps:
+        if step in g.attention_steps:
             self.recompute_inversion_branch(step, model_options)
-        x_in = x
-        if step is not None and step in g.background_steps:
-            x_in = blend_toward(x, self.bank.inverted_latent(step), self.background_keep)
-        if step is not None and step in g.object_steps and self.object_lock.keep is not None:
-            x_in = blend_toward(x_in, self.carried_inversion(step), self.object_lock.keep)
-        denoised = super().predict_noise(x_in, timestep, model_options, seed)
-        if step is None:
-            return denoised
+        blends = []
+        if step in g.background_steps:
+            blends.append(Blend(self.bank.inverted_latent(step), self.background_keep))
+        if step in g.object_steps and self.object_lock.keep is not None:
+            blends.append(Blend(self.carried_inversion(step), self.object_lock.keep))
         sigma_next = self.bank.sigmas[step + 1].to(x)
+        sigma_down = step_sigma_down(step, sigma, sigma_next, g.sde_steps, self.sde_eta)
+        energy = None
         if step in g.guided_steps and g.energy_scale != 0:
-            eps = (x_in - denoised) / sigma
-            grad = self.energy_gradient(x_in, sigma, step, model_options,
-                                        content=content_gradient_needed(step, g.background_steps))
-            denoised = guided_denoised(x_in, eps, grad.to(x.dtype), sigma, sigma_next)
-        if x_in is not x:
-            denoised = refold_denoised(denoised, x_in, x, sigma, sigma_next)
-        if step in g.object_steps:
-            denoised = self.object_lock.x0(denoised)
-        return denoised
+            content = content_gradient_needed(step, g, self.run.geometry)
+            energy = lambda x_in: self.energy_gradient(x_in, sigma, step, model_options, content=content)
+        return edit_step_x0(x, sigma, sigma_down, lambda x_in: cfg_prediction(x_in, timestep, model_options, seed),
+                            blends=blends, energy_grad=energy,
+                            x0_transform=self.object_lock.x0 if step in g.object_steps else None)
 
     def carried_inversion(self, step: int) -> torch.Tensor:
         """The inverted latent of ``step`` with the object carried to its target (see dragon_core.object_lock)."""
@@ -147,15 +158,16 @@ class DragonGuider(comfy.samplers.CFGGuider):
             self.run.scratch[id(bank)] = scratch
 
     def inverted_features(self, bank: MemoryBank, step: int, model_options):
-        stored = bank.features.get(step)
+        override = self.step0_inverted if bank is self.bank and step == 0 else None
+        stored = bank.features.get(step) if override is None else None
         scratch = self.run.scratch.get(id(bank))
-        if stored is None and scratch is not None:
+        if stored is None and scratch is not None and override is None:
             stored = scratch.features.get(step)
         device = self.model_patcher.load_device
         if stored is not None:
             return [f.to(device=device, dtype=torch.float32).clone() for f in stored]
         with torch.no_grad():
-            x_inv = bank.inverted_latent(step).to(device)
+            x_inv = (bank.inverted_latent(step) if override is None else override).to(device)
             feats = self.features(normal_tensor(x_inv), bank.sigmas[step].to(device), model_options)
         return [f.detach().float() for f in feats]
 

@@ -9,7 +9,7 @@ from ..dragon_core.errors import DragonInputError
 from ..dragon_core.memory_bank import BankPolicy, default_policy
 from .input_checks import check_latent
 from .unet_layout import unet_layout
-from .samplers import run_inversion
+from .samplers import INVERSION_ENDS, run_inversion
 from .node_errors import user_errors
 
 _DTYPES = {"float16": torch.float16, "int8": torch.int8, "bfloat16": torch.bfloat16, "float32": torch.float32}
@@ -45,7 +45,7 @@ class DragonBankOptions:
                                                "10% of the steps; raise this to save memory."}),
             "record_features": ("BOOLEAN", {"default": False,
                                 "tooltip": "Record the decoder features the energy compares against during the "
-                                           "inversion (faster edits, +236 MB at 512 px / 50 steps; taken at the "
+                                           "inversion (faster edits, more bank memory; taken at the "
                                            "neighbouring inversion level). Off: recomputed on the inverted latent at each guided "
                                            "step (a UNet pass that stops after the last feature block)."}),
             "feature_until_step": ("INT", {"default": 30, "min": 0, "max": 1000,
@@ -110,12 +110,16 @@ class DragonDDIMInversion:
                                                                 "device, every decoder layer while the bank fits 1 GB "
                                                                 "(else the finest levels that fit, e.g. SDXL at 1024 px); "
                                                                 "energy features recomputed at edit time."}),
+            "inversion_end": (list(INVERSION_ENDS), {"default": INVERSION_ENDS[0],
+                              "tooltip": "Where the inversion starts and the edit ends: a clean latent (sigma 0, "
+                                         "ComfyUI's DDIM), or alpha_bar_0 as the authors' scheduler does. The "
+                                         "paper presets of DragonGuidanceOptions need 'alpha_bar_0 (paper)'."}),
         }}
 
     @user_errors
-    def invert(self, model, latent, positive, steps, bank_options=None):
+    def invert(self, model, latent, positive, steps, bank_options=None, inversion_end=INVERSION_ENDS[0]):
         policy = policy_from_options(bank_options, steps, model, latent)
-        bank, z_T = run_inversion(model, latent, positive, steps, policy)
+        bank, z_T = run_inversion(model, latent, positive, steps, policy, inversion_end)
         return {"ui": {"text": [bank.describe()]}, "result": (bank, z_T)}
 
 

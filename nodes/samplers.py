@@ -9,9 +9,9 @@ import comfy.utils
 import latent_preview
 
 from ..dragon_core.errors import DragonInputError
-from ..dragon_core.inversion import ddim_invert
+from ..dragon_core.inversion import ddim_invert, end_level, start_level
 from ..dragon_core.memory_bank import BankPolicy, MemoryBank
-from ..dragon_core.sampling import sample_dragon, seeded_noise
+from ..dragon_core.sampling import sample_dragon, sde_eta_map, seeded_noise
 from .guiders import DragonGuider, DragonInversionGuider
 from .input_checks import check_latent
 from .model_identity import model_tag
@@ -37,7 +37,7 @@ def inversion_sampler_function(model, x, sigmas, extra_args=None, callback=None,
             callback({"x": x_level, "i": bank.steps - 1 - i, "sigma": sigmas[i], "sigma_hat": sigmas[i],
                       "denoised": x_level})
 
-    trajectory = ddim_invert(eps_fn, x, sigmas, on_step)
+    trajectory = ddim_invert(eps_fn, start_level(x, sigmas[-1]), sigmas, on_step)
     bank.latents[:] = [t.detach().to(device=bank.policy.device, dtype=torch.float32, copy=True) for t in trajectory]
     return trajectory[0]
 
@@ -57,8 +57,17 @@ class _SigmaPassThrough(comfy.samplers.KSAMPLER):
                                      disable=disable_pbar, **self.extra_options)
 
 
-def run_inversion(model, latent: dict, positive, steps: int, policy: BankPolicy) -> tuple[MemoryBank, dict]:
-    """DDIM-invert a LATENT with the model, recording the memory bank in the same UNet passes."""
+INVERSION_ENDS = ("clean latent (sigma 0)", "alpha_bar_0 (paper)")
+
+
+def run_inversion(model, latent: dict, positive, steps: int, policy: BankPolicy,
+                  end: str = INVERSION_ENDS[0]) -> tuple[MemoryBank, dict]:
+    """DDIM-invert a LATENT with the model, recording the memory bank in the same UNet passes.
+
+    ``end``: where the inversion starts and the edit's sampling ends: sigma 0 (ComfyUI's ddim_uniform), or, as
+    the authors' scheduler does (SD's ``set_alpha_to_one=False``), alpha_bar of the first training timestep."""
+    if end not in INVERSION_ENDS:
+        raise DragonInputError("inversion_end", f"must be one of {INVERSION_ENDS}, got {end!r}")
     layout = unet_layout(model)
     samples = check_latent(latent)
     model_sampling = model.get_model_object("model_sampling")
@@ -68,6 +77,8 @@ def run_inversion(model, latent: dict, positive, steps: int, policy: BankPolicy)
                                f"{max_steps + 1} timesteps), got {steps}")
     sigmas = comfy.samplers.calculate_sigmas(model_sampling, "ddim_uniform", steps).cpu()
     sigmas = sigmas.float()
+    if end == INVERSION_ENDS[1]:
+        sigmas[-1] = float(model_sampling.sigmas[0])
     bank = MemoryBank(sigmas=sigmas, latent_shape=tuple(samples.shape), model_tag=model_tag(model), policy=policy)
     run = RecordRun(bank, layout)
     guider = DragonInversionGuider(model, positive, run)
@@ -98,8 +109,7 @@ def dragon_ddim_function(model, x, sigmas, extra_args=None, callback=None, disab
 
     eta = None
     if g.sde_steps:
-        region = geometry.latent_edit_region.to(device=x.device, dtype=x.dtype)
-        eta = g.sde_eta_inside * region + g.sde_eta_outside * (1.0 - region)
+        eta = sde_eta_map(geometry.latent_edit_region, g.sde_eta_inside, g.sde_eta_outside, x.dtype).to(x.device)
 
     def invert_eps(x_in, sigma):
         _interrupt_check()
@@ -109,6 +119,11 @@ def dragon_ddim_function(model, x, sigmas, extra_args=None, callback=None, disab
         if callback is not None:
             callback({"x": x_next, "i": i, "sigma": sigmas[i], "sigma_hat": sigmas[i], "denoised": x0})
 
-    return sample_dragon(denoise, x, sigmas, sde_steps=g.sde_steps, sde_eta=eta, noise_fn=seeded_noise(seed),
-                         time_travel_steps=g.time_travel_steps, time_travel_repeats=g.time_travel_repeats,
-                         invert_eps=invert_eps, callback=on_step)
+    guider.sde_eta = eta  # the guider folds its x0 for this sampler's regional-SDE steps
+    try:
+        x = sample_dragon(denoise, x, sigmas, sde_steps=g.sde_steps, sde_eta=eta, noise_fn=seeded_noise(seed),
+                          time_travel_steps=g.time_travel_steps, time_travel_repeats=g.time_travel_repeats,
+                          invert_eps=invert_eps, callback=on_step)
+    finally:
+        guider.sde_eta = None
+    return end_level(x, sigmas[-1])  # the latent the authors decode when sampling ends at alpha_bar_0

@@ -13,8 +13,8 @@ import latent_preview
 
 from ..dragon_core.energy import EnergyWeights
 from ..dragon_core.errors import DragonInputError
-from ..dragon_core.guidance import (DEFAULT_KEEP_BACKGROUND, DEFAULT_KEEP_OBJECT, SCHEDULES, GuidanceConfig,
-                                    default_guidance, lock_step_schedule)
+from ..dragon_core.guidance import (DEFAULT_KEEP_BACKGROUND, DEFAULT_KEEP_OBJECT, PACK, PRESETS, SCHEDULES,
+                                    GuidanceConfig, guidance_for, lock_step_schedule, without_idle_time_travel)
 from ..dragon_core.memory_bank import MemoryBank
 from ..dragon_core.start_latent import start_latent
 from ..dragon_core.geometry import build_geometry
@@ -31,8 +31,9 @@ _AUTO_NOTE = " -1 = the authors' default for the edit mode."
 
 
 class DragonGuidanceOptions:
-    DESCRIPTION = ("Energy guidance and cross-branch attention settings. Every -1 means the authors' "
-                   "default for the edit's mode. DiffEditor = guide fewer steps, plus regional SDE and time travel.")
+    DESCRIPTION = ("Energy guidance and cross-branch attention settings. Every -1 means the authors' default for the "
+                   "edit's mode. DiffEditor = guide fewer steps, plus regional SDE and time travel. preset: the "
+                   "pack's method, or the authors' algorithm exactly (DragonDiffusion / DiffEditor paper).")
     CATEGORY = CATEGORY
     RETURN_TYPES = ("DRAGON_GUIDANCE",)
     RETURN_NAMES = ("guidance",)
@@ -84,6 +85,14 @@ class DragonGuidanceOptions:
                                        "the object takes the reference object's mean colour. The free edit "
                                        "region around it blends it in; lower this to let the last steps redraw "
                                        "the object too. 0 = the paper."}),
+            "preset": (list(PRESETS), {"default": PACK,
+                       "tooltip": "pack: the settings above, with the pack's locks and sub-cell placement. "
+                                  "'DragonDiffusion (paper)' / 'DiffEditor (paper)': the authors' algorithm and "
+                                  "nothing else; the preset then decides the schedule, the attention steps, regional "
+                                  "SDE and time travel, turns both locks off, and uses the authors' CFG for the "
+                                  "mode (appearance 5, else 4) instead of the sampler's cfg input. energy_scale, "
+                                  "the four weights and the SDE etas (the authors' demo sliders) still apply. "
+                                  "Needs a bank from DragonDDIMInversion with inversion_end 'alpha_bar_0 (paper)'."}),
         }}
 
     def build(self, **options):
@@ -97,16 +106,25 @@ def guidance_option_defaults() -> dict:
 
 
 def resolve_guidance(mode: str, steps: int, options: dict | None) -> GuidanceConfig:
-    """The authors' defaults for the mode, with the user's explicit values on top."""
-    schedule = (options or {}).get("schedule", "DragonDiffusion")
-    cfg = default_guidance(mode, steps, schedule)
+    """The chosen preset's defaults for the mode, with the user's explicit values on top (a paper preset takes
+    only the energy scale, the weights and the SDE etas: the authors' demo sliders)."""
+    options = options or {}
+    preset = options.get("preset", PACK)  # options saved before the preset existed: the pack's
+    if preset not in PRESETS:
+        raise DragonInputError("preset", f"must be one of {PRESETS}, got {preset!r}")
+    cfg = guidance_for(mode, steps, preset, options.get("schedule", "DragonDiffusion"))
     if not options:
-        return cfg
+        return without_idle_time_travel(cfg)
     w = cfg.weights
     weights = EnergyWeights(*(cfg_v if options[k] == AUTO else _non_negative(k, options[k])
                               for k, cfg_v in (("w_edit", w.w_edit), ("w_content", w.w_content),
                                                ("w_contrast", w.w_contrast), ("w_inpaint", w.w_inpaint))))
     scale = cfg.energy_scale if options["energy_scale"] == AUTO else _non_negative("energy_scale", options["energy_scale"])
+    cfg = replace(cfg, weights=weights, energy_scale=scale,
+                  sde_eta_inside=_unit("sde_eta_inside", options["sde_eta_inside"]),
+                  sde_eta_outside=_unit("sde_eta_outside", options["sde_eta_outside"]))
+    if preset != PACK:
+        return without_idle_time_travel(cfg)
     attention_steps = cfg.attention_steps
     start, end = options["attention_start_step"], options["attention_end_step"]
     if start != -1 or end != -1:
@@ -118,9 +136,7 @@ def resolve_guidance(mode: str, steps: int, options: dict | None) -> GuidanceCon
         attention_steps = frozenset(range(lo, min(hi, steps - 1) + 1))
     if not options["cross_branch_attention"]:
         attention_steps = frozenset()
-    cfg = replace(cfg, weights=weights, energy_scale=scale, attention_steps=attention_steps,
-                  sde_eta_inside=_unit("sde_eta_inside", options["sde_eta_inside"]),
-                  sde_eta_outside=_unit("sde_eta_outside", options["sde_eta_outside"]))
+    cfg = replace(cfg, attention_steps=attention_steps)
     if not options["regional_sde"]:
         cfg = replace(cfg, sde_steps=frozenset())
     if not options["time_travel"]:
@@ -128,8 +144,8 @@ def resolve_guidance(mode: str, steps: int, options: dict | None) -> GuidanceCon
     # options saved before this setting existed have no key: the default applies
     keep = options.get("keep_background", DEFAULT_KEEP_BACKGROUND)
     keep_object = options.get("keep_object", DEFAULT_KEEP_OBJECT)
-    return replace(cfg, background_steps=lock_step_schedule(steps, keep),
-                   object_steps=lock_step_schedule(steps, keep_object, "keep_object"))
+    return without_idle_time_travel(replace(cfg, background_steps=lock_step_schedule(steps, keep),
+                                            object_steps=lock_step_schedule(steps, keep_object, "keep_object")))
 
 
 def _non_negative(name: str, value: float) -> float:
@@ -165,6 +181,8 @@ def make_guider(model, positive, negative, bank, edit, cfg, guidance) -> DragonG
     reference = _reference_bank(edit)
     if reference is not None:
         _check_bank(reference, "reference_bank")
+    if config.cfg is not None:  # a paper preset: the authors' CFG for the mode (documented on the preset input)
+        cfg = config.cfg
     return DragonGuider(model, positive, negative, cfg, bank, edit, config, reference)
 
 

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import inprocess_host  # noqa: E402
+from dragon_dev.bootstrap import in_process_pack  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -41,7 +41,7 @@ def main() -> None:
     ap.add_argument("--out", default="out")
     args = ap.parse_args()
 
-    pack = inprocess_host.host(cpu=True)
+    pack = in_process_pack(cpu=True)
     import nodes as comfy_nodes  # ComfyUI's own nodes.py (VAEEncode, VAEDecode)
 
     dragon = pack.NODE_CLASS_MAPPINGS

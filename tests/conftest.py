@@ -5,7 +5,8 @@ Import rules (pytest runs with --import-mode=importlib):
 - The repository root is never on sys.path: the pack's ``nodes/`` would shadow ComfyUI's top-level ``nodes.py``
   (the tree also has top-level ``utils``, ``app``, ``server``, ``execution``, ``folder_paths``, ``tests``).
 - ``import dragon_core`` gives repo/dragon_core as a top-level package, without ComfyUI (tests/core).
-- ``import dragon_test_helpers`` gives tests/helpers (builders, server, browser helpers).
+- ``import dragon_dev`` gives scripts/dragon_dev (the bootstrap, tiny models, the server process), shared with
+  scripts and benchmarks; ``import dragon_test_helpers`` gives tests/helpers (prompts, browser helpers).
 - The pack itself, with ComfyUI, is the ``dragon_pack`` fixture: ``dragon_pack.NODE_CLASS_MAPPINGS``,
   ``importlib.import_module("dragon_pack.nodes.sampling_nodes")``. Inside it, dragon_core is
   ``dragon_pack.dragon_core`` (a different module object from the top-level ``dragon_core``: compare classes
@@ -13,8 +14,6 @@ Import rules (pytest runs with --import-mode=importlib):
 """
 from __future__ import annotations
 
-import importlib.abc
-import importlib.util
 import os
 import sys
 import types
@@ -26,36 +25,21 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # `python -m pytest` run from the checkout puts the current directory first on sys.path: take it out.
 sys.path[:] = [p for p in sys.path if os.path.realpath(p or os.curdir) != str(REPO_ROOT.resolve())]
+# scripts/ holds the one bootstrap (scripts/dragon_dev); none of its names is one of ComfyUI's.
+sys.path.insert(0, str(REPO_ROOT / "scripts"))
 
+from dragon_dev import bootstrap  # noqa: E402
 
-class _FolderPackages(importlib.abc.MetaPathFinder):
-    """Import given folders as top-level packages, without putting their parent on sys.path."""
+bootstrap.load_module("dragon_core/__init__.py", "dragon_core", package=True)
+bootstrap.load_module("tests/helpers/__init__.py", "dragon_test_helpers", package=True)
 
-    def __init__(self, packages: dict):
-        self.packages = packages
-
-    def find_spec(self, fullname, path=None, target=None):
-        folder = self.packages.get(fullname)
-        if folder is None or not (folder / "__init__.py").is_file():
-            return None
-        return importlib.util.spec_from_file_location(
-            fullname, folder / "__init__.py", submodule_search_locations=[str(folder)])
-
-
-if not any(isinstance(f, _FolderPackages) for f in sys.meta_path):
-    sys.meta_path.insert(0, _FolderPackages({
-        "dragon_core": REPO_ROOT / "dragon_core",
-        "dragon_test_helpers": REPO_ROOT / "tests" / "helpers",
-    }))
-
-from dragon_test_helpers import inprocess  # noqa: E402  (needs the finder above)
 from dragon_test_helpers.browser import attach_log, chromium_problem, launch_chromium, open_comfy  # noqa: E402
-from dragon_test_helpers.server_process import ComfyServer  # noqa: E402
+from dragon_dev.server_process import ComfyServer  # noqa: E402
 
 
 def pytest_report_header(config):
     try:
-        tree = inprocess.comfy_tree()
+        tree = bootstrap.comfy_tree()
         version = {}
         exec((tree / "comfyui_version.py").read_text(), version)
         return f"ComfyUI host: {version.get('__version__')} at {tree}"
@@ -88,21 +72,21 @@ def comfy_host(tmp_path_factory):
 
     Returns a namespace: tree (Path of the ComfyUI tree), base_directory, args (comfy.cli_args.args),
     device (torch device), folder_paths (the module)."""
-    return inprocess.setup_host(tmp_path_factory.mktemp("comfy_host"))
+    return bootstrap.setup_host(tmp_path_factory.mktemp("comfy_host"))
 
 
 @pytest.fixture(scope="session")
 def dragon_pack(comfy_host):
     """The pack imported as ComfyUI imports it (its __init__.py), under the package name ``dragon_pack``."""
-    return inprocess.load_pack("dragon_pack")
+    return bootstrap.load_pack("dragon_pack")
 
 
 @pytest.fixture
 def tiny_model(comfy_host):
     """A fresh tiny SD-1.5-like model (ModelPatcher, seeded weights) with matching inputs. Namespace:
     model (MODEL), positive / negative (CONDITIONING [[tensor(1, 8, 64), {}]]), latent (LATENT 16x16 zeros,
-    i.e. a 128x128 image), context_dim, seed. Build variants with dragon_test_helpers.tiny_model."""
-    from dragon_test_helpers import tiny_model as tm
+    i.e. a 128x128 image), context_dim, seed. Build variants with dragon_dev.tiny_model."""
+    from dragon_dev import tiny_model as tm
 
     return types.SimpleNamespace(
         model=tm.build_tiny_model(seed=0),

@@ -45,13 +45,10 @@ def ex_resize(v: Variant):
 def ex_appearance(v: Variant):
     h = v.sources("two objects", TWO_PROMPT, reference="three objects on noise", reference_prompt=THREE_PROMPT)
     bank = v.invert(h)
-    ref_bank = v.invert(h, key="ref_invert", image="ref_image", positive="ref_positive", col=3,
-                        title="Dragon DDIM Inversion (reference)")
-    v.add(Node("ref_mask", "DragonBoxToMask", 3, dict(zip(("x", "y", "width", "height"), v.s(*YELLOW_DISC))),
-               links={"image": h["ref_image"]}, title="Reference object (box to mask)"))
+    ref_bank, ref_mask = v.reference_object(h, YELLOW_DISC, "Reference object (box to mask)")
     v.add(Node("edit", "DragonEditAppearance", 4, {"editor_json": editor_json(boxes=[v.s(*RED_DISC)])},
                links={"image": h["image"], "reference_image": h["ref_image"], "reference_bank": ref_bank,
-                      "reference_mask": ("ref_mask", "mask")}))
+                      "reference_mask": ref_mask}))
     v.finish(h, v.sampler(h, bank, ("edit", "edit"), 5, cfg=5.0), "appearance", 6)
     return dict(mode="appearance replacement", groups={1: "Demo model: base and reference scenes" if v.demo else "Model and images",
                                         3: "Invert both images: memory banks"}, base_scene="two objects", reference_scene="three objects on noise",
@@ -76,13 +73,10 @@ def ex_drag(v: Variant):
 def ex_paste(v: Variant):
     h = v.sources("disc on gradient", DISC_PROMPT, reference="star on stripes", reference_prompt=STAR_PROMPT)
     bank = v.invert(h)
-    ref_bank = v.invert(h, key="ref_invert", image="ref_image", positive="ref_positive", col=3,
-                        title="Dragon DDIM Inversion (reference)")
-    v.add(Node("ref_mask", "DragonBoxToMask", 3, dict(zip(("x", "y", "width", "height"), v.s(*STAR))),
-               links={"image": h["ref_image"]}, title="Object to paste (box to mask)"))
+    ref_bank, ref_mask = v.reference_object(h, STAR, "Object to paste (box to mask)")
     v.add(Node("edit", "DragonEditPaste", 4, {"dx": v.s(12), "dy": v.s(4), "scale": 1.0},
                links={"image": h["image"], "reference_image": h["ref_image"], "reference_bank": ref_bank,
-                      "reference_mask": ("ref_mask", "mask")}))
+                      "reference_mask": ref_mask}))
     v.finish(h, v.sampler(h, bank, ("edit", "edit"), 5), "paste", 6)
     return dict(mode="object paste", groups={1: "Demo model: base and reference scenes" if v.demo else "Model and images",
                                         3: "Invert both images: memory banks"}, base_scene="disc on gradient", reference_scene="star on stripes",

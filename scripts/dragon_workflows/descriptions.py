@@ -140,6 +140,15 @@ class Variant:
         self.add(Node(key, "DragonDDIMInversion", col, {"steps": self.steps}, links=links, title=title))
         return (key, "memory_bank")
 
+    def reference_object(self, h, box, title):
+        """The reference image's own memory bank and its object (``box`` in demo pixels) as a mask: (bank, mask)
+        handles, for appearance replacement and paste."""
+        bank = self.invert(h, key="ref_invert", image="ref_image", positive="ref_positive", col=3,
+                           title="Dragon DDIM Inversion (reference)")
+        self.add(Node("ref_mask", "DragonBoxToMask", 3, dict(zip(("x", "y", "width", "height"), self.s(*box))),
+                      links={"image": h["ref_image"]}, title=title))
+        return bank, ("ref_mask", "mask")
+
     def finish(self, h, latent, name, col):
         self.add(Node("decode", "VAEDecode", col, links={"samples": latent, "vae": h["vae"]}))
         self.add(Node("save", "SaveImage", col + 1, {"filename_prefix": f"DragonDiffusion/{name}"},

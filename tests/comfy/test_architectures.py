@@ -43,7 +43,7 @@ def adapter(dragon_pack):
 @pytest.fixture(scope="module")
 def sd15(comfy_host):
     """The real SD-1.5 UNet with seeded random weights, built once for the module (~12 s on 2 idle cores)."""
-    from dragon_test_helpers import tiny_model as tm
+    from dragon_dev import tiny_model as tm
 
     start = time.perf_counter()
     model = tm.build_model(tm.sd15_config(), seed=0)
@@ -171,7 +171,7 @@ def test_sd2_layout_and_a_move_edit(comfy_host, nodes, adapter):
     """SD-2.x base (eps) is the SD-1.x layout with linear projections and 64-channel heads (SD21 config of
     comfy/model_detection.py, channels narrowed from 320 to 64)."""
     import comfy.supported_models
-    from dragon_test_helpers import tiny_model as tm
+    from dragon_dev import tiny_model as tm
 
     config = {**tm.SD15_UNET_CONFIG, "model_channels": 64, "context_dim": 64, "use_linear_in_transformer": True,
               "num_head_channels": 64}
@@ -193,13 +193,13 @@ SDXL_DECODER_ATTENTION = ("0.0", "0.1", "1.0", "1.1", "2.0", "2.1", "3.0", "4.0"
 
 
 def sdxl_model():
-    from dragon_test_helpers import tiny_model as tm
+    from dragon_dev import tiny_model as tm
 
     return tm.build_narrow_sdxl(seed=0)
 
 
 def sdxl_conditioning(seed: int, pooled_seed: int):
-    from dragon_test_helpers import tiny_model as tm
+    from dragon_dev import tiny_model as tm
 
     return tm.sdxl_conditioning(seed, pooled_seed)
 
@@ -236,7 +236,7 @@ def test_sdxl_layout_conditioning_and_move_edit(comfy_host, nodes, adapter):
 def test_a_flux_dit_is_refused_by_name(comfy_host, nodes, dragon_pack):
     import comfy.model_base
     import comfy.supported_models
-    from dragon_test_helpers import tiny_model as tm
+    from dragon_dev import tiny_model as tm
 
     config = {"image_model": "flux", "in_channels": 16, "out_channels": 16, "vec_in_dim": 32, "context_in_dim": 32,
               "hidden_size": 32, "mlp_ratio": 2.0, "num_heads": 2, "depth": 1, "depth_single_blocks": 1,
@@ -254,7 +254,7 @@ def test_an_eps_model_without_a_unet_is_refused_by_name(comfy_host, nodes):
     """An eps-prediction BaseModel whose diffusion_model is a transformer (as PixArt or HunyuanDiT are)."""
     import comfy.model_base
     import comfy.model_patcher
-    from dragon_test_helpers import tiny_model as tm
+    from dragon_dev import tiny_model as tm
 
     class TinyDiT(torch.nn.Module):
         dtype = torch.float32

@@ -20,7 +20,7 @@ def layer_map(layout):
 
 
 def test_full_size_layer_maps(comfy_host, adapter):
-    from dragon_test_helpers import tiny_model as tm
+    from dragon_dev import tiny_model as tm
 
     sd15 = adapter.unet_layout.unet_layout(tm.layout_only_model(tm.sd15_config()))
     assert sd15.feature_blocks == (6, 9) and layer_map(sd15) == SD15_LAYERS
@@ -31,7 +31,7 @@ def test_full_size_layer_maps(comfy_host, adapter):
 
 def test_default_bank_at_native_sizes(comfy_host, adapter):
     """No DragonBankOptions: SD-1.5 at 512 px records every layer; SDXL at 1024 px its 64x64 level, within 1 GB."""
-    from dragon_test_helpers import tiny_model as tm
+    from dragon_dev import tiny_model as tm
     from dragon_pack.dragon_core.memory_bank import DEFAULT_BANK_BUDGET_BYTES, estimate_bank_bytes
 
     for config, side, expected in ((tm.sd15_config(), 64, None),
@@ -49,7 +49,7 @@ def test_a_restricted_default_records_exactly_its_levels(comfy_host, adapter):
     """On the narrowed SDXL of test_architectures (the same levels and transformer placement), a budget that
     admits only the finest attended level: the inversion records those layers at every step and nothing else,
     and the bank weighs what the estimate says."""
-    from dragon_test_helpers import tiny_model as tm
+    from dragon_dev import tiny_model as tm
     from dragon_pack.dragon_core.memory_bank import default_policy, estimate_bank_bytes
 
     model = tm.build_narrow_sdxl(seed=0)

@@ -251,7 +251,7 @@ def test_energy_gradient_through_inference_weights_copies_no_weight(nodes, comfy
     the energy gradient through them equals the one through the same weights built as normal tensors (the
     ground truth autograd gives without any workaround), agrees with finite differences, and no weight is copied
     (not the model, not a layer), and the shared model keeps its own inference tensors."""
-    from dragon_test_helpers import tiny_model as tm
+    from dragon_dev import tiny_model as tm
 
     with torch.inference_mode():
         frozen = tm.build_tiny_model(seed=0)
@@ -283,7 +283,7 @@ def test_energy_gradient_through_inference_weights_copies_no_weight(nodes, comfy
 def test_feature_gradient_through_inference_weights_matches_finite_differences(nodes, inputs, monkeypatch):
     """The gradient of a random projection of the feature maps, taken inside the guider's gradient context on an
     inference-mode model, against a central difference along a random direction."""
-    from dragon_test_helpers import tiny_model as tm
+    from dragon_dev import tiny_model as tm
 
     guiders = importlib.import_module("dragon_pack.nodes.guiders")
     with torch.inference_mode():
@@ -331,7 +331,7 @@ def build_controlnet(seed: int = 11, residual_scale: float = 0.1):
     import comfy.controlnet
     import comfy.model_management
     import comfy.ops
-    from dragon_test_helpers import tiny_model as tm
+    from dragon_dev import tiny_model as tm
 
     config = {k: v for k, v in tm.TINY_UNET_CONFIG.items() if k != "out_channels"}
     config.update(hint_channels=3, num_heads=-1, num_head_channels=16, operations=comfy.ops.disable_weight_init,

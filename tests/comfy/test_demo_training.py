@@ -1,9 +1,6 @@
 """The decoder stage of demo/train_demo_model.py: it trains the decoder alone, so the encoder (hence every latent
 the UNet learned from) stays as it was, and the export takes its weights only once the stage has finished."""
 import argparse
-import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -15,12 +12,9 @@ NOT_TRAINED = ("decoder.mid.attn_1.",)  # zeroed and frozen: the autoencoder sta
 def train(dragon_pack):
     """The script loaded as it runs (by path, outside the pack's package): the pack itself never imports it,
     which test_security checks in this same process."""
-    path = Path(__file__).resolve().parents[2] / "demo" / "train_demo_model.py"
-    spec = importlib.util.spec_from_file_location("dragon_demo_training", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up while being defined
-    spec.loader.exec_module(module)
-    return module
+    from dragon_dev.bootstrap import load_module
+
+    return load_module("demo/train_demo_model.py", "dragon_demo_training")
 
 
 @pytest.fixture(scope="module")

@@ -280,7 +280,7 @@ def test_bad_input_is_a_clear_node_error(nodes, inputs, case, dragon_pack):
 def test_v_prediction_models_are_refused_by_name(nodes, comfy_host):
     import comfy.model_base
     import comfy.model_patcher
-    from dragon_test_helpers import tiny_model as tm
+    from dragon_dev import tiny_model as tm
 
     config = tm.tiny_config()
     model = comfy.model_base.BaseModel(config, model_type=comfy.model_base.ModelType.V_PREDICTION)
@@ -321,3 +321,27 @@ def test_bank_policies_trade_memory_for_recomputation_with_close_results(nodes, 
     assert (results["int8"] - results["float32"]).abs().max() < 0.02 * scale
     # lean takes the inversion branch on z_inv(i) itself rather than the inversion's neighbouring level
     assert (results["lean"] - results["float32"]).abs().max() < 0.5 * scale
+
+
+@pytest.mark.parametrize("preset", ["DragonDiffusion (paper)", "DiffEditor (paper)"])
+def test_paper_presets_run_on_an_alpha_bar_0_bank_and_refuse_a_sigma_0_one(nodes, inputs, preset, dragon_pack):
+    from dragon_pack.dragon_core.errors import DragonInputError
+
+    clean_bank, _ = invert(nodes, inputs)
+    with torch.inference_mode():
+        paper_bank = nodes["DragonDDIMInversion"]().invert(inputs.model, inputs.latent, inputs.positive, STEPS,
+                                                           None, "alpha_bar_0 (paper)")["result"][0]
+    model_sigmas = inputs.model.get_model_object("model_sampling").sigmas
+    assert float(paper_bank.sigmas[-1]) == pytest.approx(float(model_sigmas[0]))
+    options = guidance(preset=preset)
+    with torch.inference_mode():
+        for mode in ("move", "drag"):
+            edit = make_edits(nodes, paper_bank)[mode]
+            out = nodes["DragonSampler"]().sample(inputs.model, inputs.positive, inputs.negative, paper_bank, edit,
+                                                  0, 4.0, options)[0]["samples"]
+            pack = nodes["DragonSampler"]().sample(inputs.model, inputs.positive, inputs.negative, paper_bank, edit,
+                                                   0, 4.0, guidance())[0]["samples"]
+            assert torch.isfinite(out).all() and not torch.allclose(out, pack)
+            with pytest.raises(DragonInputError, match="memory_bank.*inversion_end"):
+                nodes["DragonSampler"]().sample(inputs.model, inputs.positive, inputs.negative, clean_bank,
+                                                make_edits(nodes, clean_bank)[mode], 0, 4.0, options)

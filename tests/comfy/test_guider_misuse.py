@@ -14,7 +14,7 @@ MOVE_JSON = '{"boxes": [[32, 32, 32, 32]]}'
 @pytest.fixture(scope="module")
 def built(dragon_pack):
     """(guider, start latent, bank sigmas) of a move edit on the tiny model, built as the nodes build them."""
-    from dragon_test_helpers import tiny_model as tm
+    from dragon_dev import tiny_model as tm
 
     nodes = dragon_pack.NODE_CLASS_MAPPINGS
     t = types.SimpleNamespace(model=tm.build_tiny_model(seed=0), positive=tm.conditioning(seed=1),

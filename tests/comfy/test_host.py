@@ -13,7 +13,7 @@ import torch
 
 from dragon_test_helpers import REPO_ROOT
 from dragon_test_helpers.architecture import documented_nodes
-from dragon_test_helpers import inprocess, tiny_model as tm
+from dragon_dev import bootstrap, tiny_model as tm
 
 STEPS = 6
 
@@ -218,7 +218,7 @@ def test_a_broken_node_family_costs_only_its_own_nodes(comfy_host, dragon_pack, 
         lost = set()
     try:
         with caplog.at_level(logging.INFO):
-            module = inprocess.load_pack("broken_family_pack", pack)  # must not raise
+            module = bootstrap.load_pack("broken_family_pack", pack)  # must not raise
         assert set(module.NODE_CLASS_MAPPINGS) == set(dragon_pack.NODE_CLASS_MAPPINGS) - lost
         records = [r for r in caplog.records if r.name.startswith("broken_family_pack")]
         assert len(records) == 1, [r.getMessage() for r in records]
@@ -226,7 +226,7 @@ def test_a_broken_node_family_costs_only_its_own_nodes(comfy_host, dragon_pack, 
         assert "simulated failure in a family" in records[0].getMessage()
         assert records[0].levelno >= logging.ERROR
     finally:
-        inprocess.unload_pack("broken_family_pack")
+        bootstrap.unload("broken_family_pack")
 
 
 def test_a_broken_nodes_package_leaves_comfyui_running_with_one_log_line(comfy_host, tmp_path, caplog):
@@ -234,10 +234,10 @@ def test_a_broken_nodes_package_leaves_comfyui_running_with_one_log_line(comfy_h
     (pack / "nodes" / "__init__.py").write_text("def broken(:\n")
     try:
         with caplog.at_level(logging.INFO):
-            module = inprocess.load_pack("broken_nodes_pack", pack)  # must not raise
+            module = bootstrap.load_pack("broken_nodes_pack", pack)  # must not raise
         assert module.NODE_CLASS_MAPPINGS == {} and module.NODE_DISPLAY_NAME_MAPPINGS == {}
         assert module.WEB_DIRECTORY == "./web"
         messages = [r.getMessage() for r in caplog.records if r.name.startswith("broken_nodes_pack")]
         assert len(messages) == 1 and "SyntaxError" in messages[0], messages
     finally:
-        inprocess.unload_pack("broken_nodes_pack")
+        bootstrap.unload("broken_nodes_pack")

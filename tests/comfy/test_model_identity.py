@@ -40,7 +40,7 @@ def attention_patched(model):
 
 
 def another_checkpoint(model):
-    from dragon_test_helpers import tiny_model as tm
+    from dragon_dev import tiny_model as tm
 
     return tm.build_tiny_model(seed=0)  # same weights, another module: its patches may differ at any time
 

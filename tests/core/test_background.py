@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from dragon_core.background import background_keep_mask, blend_toward, refold_denoised
+from dragon_core.background import background_keep_mask, blend_toward
+from dragon_core.step import refold as refold_denoised
 from dragon_core.errors import DragonInputError
 from dragon_core.guidance import lock_step_schedule, default_guidance
 

@@ -1,13 +1,16 @@
 """Energies (gradients, descent) and cross-branch attention policies."""
+import dataclasses
+
 import pytest
 import torch
 
-from dragon_core.attention import InjectionMode, attention, self_attention_context, token_grid
+from dragon_core.attention import InjectionMode, self_attention_context, token_grid
 from dragon_core.editor_json import box_to_mask
 from dragon_core.edits import make_appearance_edit, make_drag_edit, make_move_edit, make_paste_edit
 from dragon_core.grids import ImageSize
 from dragon_core.energy import EnergyWeights, edit_energy
 from dragon_core.geometry import build_geometry
+from dragon_test_helpers.oracles import attention
 from dragon_core.guidance import GuidanceStats, content_gradient_needed, default_guidance, energy_gradient
 from dragon_core.memory_bank import BankPolicy, MemoryBank
 
@@ -118,7 +121,7 @@ def test_energy_gradient_is_split_by_the_edit_region_and_scaled_to_the_unet_inpu
     cfg = default_guidance("move", 50)
     g = energy_gradient(lambda xx, ss: net(xx, ss), x, sigma, inv, geom, cfg)
     assert g.shape == x.shape and torch.isfinite(g).all()
-    zero_cfg = cfg.with_overrides(energy_scale=0.0)
+    zero_cfg = dataclasses.replace(cfg, energy_scale=0.0)
     assert float(energy_gradient(lambda xx, ss: net(xx, ss), x, sigma, inv, geom, zero_cfg).abs().max()) == 0.0
 
 
@@ -130,17 +133,21 @@ def test_without_the_content_term_the_gradient_is_the_edit_part_alone_in_one_bac
     both, edit_only = GuidanceStats(), GuidanceStats()
     g = energy_gradient(fn, x, sigma, inv, geom, cfg, stats=both)
     g_edit = energy_gradient(fn, x, sigma, inv, geom, cfg, stats=edit_only, content=False)
-    region = geom.latent_edit_region.to(x.dtype)
+    region = geom.latent_gradient_region.to(x.dtype)
     assert (both.backward_passes, edit_only.backward_passes) == (2, 1)
     torch.testing.assert_close(g_edit, g * region)
     assert float((g * (1 - region)).abs().max()) > 0 and float((g_edit * (1 - region)).abs().max()) == 0.0
 
 
-def test_content_gradient_is_skipped_only_when_the_next_step_is_locked():
-    locked = frozenset(range(10))
-    assert not content_gradient_needed(3, locked)
-    assert content_gradient_needed(9, locked)          # the step after the last locked one is free
-    assert content_gradient_needed(3, frozenset())     # keep_background 0: the paper's method
+def test_content_gradient_is_skipped_only_when_the_next_step_is_locked_and_nothing_is_vacated():
+    drag, move = geometries()["drag"], geometries()["move"]
+    locked = dataclasses.replace(default_guidance("drag", 50), background_steps=frozenset(range(10)))
+    assert not content_gradient_needed(3, locked, drag)
+    assert content_gradient_needed(9, locked, drag)          # the step after the last locked one is free
+    free = dataclasses.replace(locked, background_steps=frozenset())
+    assert content_gradient_needed(3, free, drag)            # keep_background 0: the paper's method
+    # a move's contrast and inpainting terms act on the vacated place, inside the lock's free region
+    assert bool(move.vacated.any()) and content_gradient_needed(3, locked, move)
 
 
 def _qkv(seed=0, n=12, c=16):

@@ -1,13 +1,14 @@
 """demo/scenes.py: structured scenes and the truth of each edit (numpy only, no ComfyUI)."""
 import dataclasses
+
 import numpy as np
 import pytest
-from dragon_test_helpers import load_script
+from dragon_dev.bootstrap import load_module
 
 
 @pytest.fixture(scope="module")
 def scenes():
-    return load_script("dragon_demo_scenes", "demo/scenes.py")
+    return load_module("demo/scenes.py", "dragon_demo_scenes")
 
 
 @pytest.fixture(scope="module")

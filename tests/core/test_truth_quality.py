@@ -2,12 +2,12 @@
 nothing fails, the copy-paste baseline sits in between, and identical variants are reported as such."""
 import numpy as np
 import pytest
-from dragon_test_helpers import load_script
+from dragon_dev.bootstrap import load_module
 
 
 @pytest.fixture(scope="module")
 def tq():
-    return load_script("dragon_truth_quality", "benchmarks/truth_quality.py")
+    return load_module("benchmarks/truth_quality.py", "dragon_truth_quality")
 
 
 @pytest.fixture(scope="module")

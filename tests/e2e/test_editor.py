@@ -20,7 +20,7 @@ from dragon_test_helpers import ARTIFACTS_DIR, PACK_FOLDER_NAME, REPO_ROOT
 from dragon_test_helpers.architecture import documented_nodes
 from dragon_test_helpers.browser import (FRONT_ENDS, PINNED_FRONT_END, console_from, front_end_problem,
                                          front_end_root)
-from dragon_test_helpers.server_process import ComfyServer
+from dragon_dev.server_process import ComfyServer
 
 pytestmark = pytest.mark.browser
 
@@ -233,7 +233,8 @@ def shot(page, node_id, name):
 def ui_change_done(page):
     """What the front end does after a change made in its UI (a key released, a mouse button up): the change
     tracker compares the graph and records a step (and tells listeners, the editors among them)."""
-    page.evaluate("() => window.app.extensionManager.workflow.activeWorkflow.changeTracker.checkState()")
+    page.evaluate("""() => { const t = window.app.extensionManager.workflow.activeWorkflow.changeTracker;
+        t.captureCanvasState ? t.captureCanvasState() : t.checkState(); }""")
 
 
 def set_vue_nodes(page, enabled: bool):
@@ -724,10 +725,11 @@ def test_every_demo_template_shows_its_image_readable(ui, name):
     ids = [n["id"] for n in wf["nodes"] if n["type"] in ("DragonEditDrag", "DragonEditMove", "DragonEditAppearance",
                                                            "DragonEditPaste")]
     assert ids, name
-    for node_id in ids:
-        wait_image(page, node_id, 64, 64, timeout=30_000)
     scale = page.evaluate("() => window.app.canvas.ds.scale")
     assert scale >= 0.6, f"{name} opens at zoom {scale}: below the low-quality threshold"
+    for node_id in ids:
+        focus(page, node_id)  # the newer front end mounts the DOM widgets of nodes in view only
+        wait_image(page, node_id, 64, 64, timeout=30_000)
     focus(page, ids[0], scale=0.3)  # a fit-to-view zoom of a template on the newest front end
     box = editor(page, ids[0]).bounding_box()
     assert box and box["width"] > 100 and editor(page, ids[0]).is_visible(), box

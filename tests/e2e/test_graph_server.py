@@ -51,7 +51,7 @@ def test_edit_graph_runs_and_invert_once_edit_many(comfy_server):
 
 
 def test_a_node_error_names_the_input_and_the_server_keeps_working(comfy_server):
-    from dragon_test_helpers.server_process import ServerError
+    from dragon_dev.server_process import ServerError
 
     bad = comfy_server.post_prompt(edit_prompt({"points": [[200, 24, 34, 22]]}))
     with pytest.raises(ServerError, match=r"editor_json\.points \(handles\)\[0\].*outside the 64x64 image"):

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from dragon_test_helpers import PACK_FOLDER_NAME, REPO_ROOT
-from dragon_test_helpers.server_process import ComfyServer
+from dragon_dev.server_process import ComfyServer
 
 WORKFLOWS = REPO_ROOT / "example_workflows"
 COMFY_CLI = Path(sys.executable).with_name("comfy")

@@ -7,10 +7,16 @@ is the generator's own graph at a small image size with few steps (catalogue.exa
 as the API prompt the front end would send. A random model gives no meaningful picture, so the check is where the
 picture changes: the result differs from what the same checkpoint gives for the unedited image (VAE Encode ->
 VAE Decode) more inside the edit's region than away from it.
+
+Cost: the full architecture's 1 G parameters are read several times per step (inversion, guided sampling with its
+gradient), so each workflow takes minutes on 2 CPU cores and the module far more than the suite's 30-minute budget.
+It runs when DRAGON_SD15_E2E=1 is set (e.g. ``DRAGON_SD15_E2E=1 .venv/bin/python -m pytest -m slow
+tests/e2e/test_sd15_workflows.py``), on a machine with about 8 GB of free memory.
 """
 from __future__ import annotations
 
 import io
+import os
 import sys
 import time
 
@@ -19,16 +25,20 @@ import pytest
 
 from dragon_test_helpers import ARTIFACTS_DIR, REPO_ROOT
 from dragon_test_helpers.regions import difference_inside_outside
-from dragon_test_helpers.server_process import ComfyServer
+from dragon_dev.server_process import ComfyServer
 
 sys.path.insert(0, str(REPO_ROOT / "scripts"))  # the workflows' generator
 from dragon_workflows import api_prompt, catalogue, layout  # noqa: E402
 from dragon_workflows import descriptions as desc  # noqa: E402
 from dragon_workflows import images as example_images  # noqa: E402
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(os.environ.get("DRAGON_SD15_E2E") != "1",
+                       reason="full-size SD-1.5 runs take minutes per workflow: set DRAGON_SD15_E2E=1"),
+]
 
-SIZE = 128   # px: 16x16 latents, the smallest where every decoder level the edit reads has more than one cell
+SIZE = 128   # px (16x16 latents): small, so the cost is the full architecture's weights, not the image
 STEPS = 5
 MARGIN = 8   # px around the edit's regions left out of "away from it"
 SD_NAMES = [e.name for e in catalogue.examples() if not e.demo]
@@ -97,6 +107,7 @@ def test_the_random_files_load_through_the_stock_loaders(server):
     assert "model_type EPS" in server.log_text(), server.log_text()[-3000:]
 
 
+@pytest.mark.timeout(3600)
 @pytest.mark.parametrize("name", SD_NAMES)
 def test_sd15_workflow_runs_and_edits_where_asked(name, server, built):
     from PIL import Image

@@ -8,16 +8,23 @@ function tracker() {
   return app.extensionManager?.workflow?.activeWorkflow?.changeTracker ?? null;
 }
 
+// The newer front ends name the tracker's "record now" captureCanvasState (checkState is deprecated there);
+// 1.32 has only checkState.
+function capture(t) {
+  if (typeof t?.captureCanvasState === "function") t.captureCanvasState();
+  else t?.checkState?.();
+}
+
 /** Record the graph as it is now as one undo step (no-op when nothing changed). */
 export function recordChange() {
-  tracker()?.checkState?.();
+  capture(tracker());
 }
 
 /** Undo the last graph change, editor or not. False when there was nothing to undo. */
 export async function undoLast() {
   const t = tracker();
   if (!t?.undo) return false;
-  t.checkState?.(); // a change made without a mouseup (keyboard, script) is recorded before stepping back
+  capture(t); // a change made without a mouseup (keyboard, script) is recorded before stepping back
   if (!t.undoQueue?.length) return false;
   await t.undo();
   return true;

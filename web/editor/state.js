@@ -1,7 +1,7 @@
 // The editor's state: what editor_json holds (points, boxes, brush dabs in ORIGINAL image pixels), how it is
 // read and written, and the per-node kinds of editor. No DOM and no ComfyUI here.
 
-// Backend limits (dragon_core/edit_spec.py: parse_editor_json).
+// Backend limits (dragon_core/editor_json.py: parse_editor_json).
 export const LIMITS = { chars: 65536, points: 256, boxes: 64, strokes: 20000 };
 
 // One entry per node class that gets an editor. `modes` are its tools (the first is the default); `json`

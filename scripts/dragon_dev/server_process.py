@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 
 from . import ARTIFACTS_DIR, PACK_FOLDER_NAME, REPO_ROOT
+from .bootstrap import comfy_tree
 
 LAUNCHER = Path(__file__).with_name("launch_comfy.py")
 
@@ -65,7 +66,7 @@ class ComfyServer:
         if not self.pack_link.exists():
             self.pack_link.symlink_to(self.pack_dir, target_is_directory=True)
         cmd = [
-            self.python, str(LAUNCHER),
+            self.python, str(LAUNCHER), str(comfy_tree()),
             "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
             "--base-directory", str(self.base_dir),
             "--database-url", f"sqlite:///{self.base_dir}/user/comfyui.db",
