@@ -7,7 +7,7 @@ The real SD-1.5 UNet architecture built through ComfyUI with random weights. Run
 CFG sampling) and B (DDIM inversion with the memory bank + the edit through the pack's nodes) alternate
 A, B, A, B, ... after an untimed warm-up; each pair gives B / A. Prints every pair, the median ratio and its
 spread ((max - min) / median), and a warning when the spread exceeds ``--max-spread``: on a loaded machine a
-single A-before-B comparison says nothing (the same plain run has taken 82 s and 446 s in one process). The
+single A-before-B comparison says nothing (the same plain run has varied several-fold in one process). The
 process's CPU time is printed beside the wall time: other processes' load changes it far less.
 """
 from __future__ import annotations

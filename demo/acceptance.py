@@ -77,18 +77,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--inverted", type=int, default=8, help="scenes inverted and reconstructed")
     args = ap.parse_args(argv)
     weights = args.weights.resolve()
-    vae_psnr, inversion_psnr = autoencoder_figures(weights, args.vae_scenes, args.inverted)
-    variant, move = move_figures(weights, args.scenes)
-    rows = [("VAE round trip PSNR (dB)", vae_psnr, TARGETS["vae_psnr"]),
-            ("DDIM-50 inversion + reconstruction vs round trip (dB)", inversion_psnr, TARGETS["inversion_psnr"]),
-            (f"move success, '{variant}'", move["success"], TARGETS["move_success"]),
-            (f"move background PSNR, '{variant}' (dB)", move["background_psnr"], TARGETS["move_background_psnr"])]
-    print(f"acceptance of {weights} ({args.vae_scenes} / {args.inverted} / {args.scenes} held-out scenes)")
-    ok = True
-    for name, value, target in rows:
+    print(f"acceptance of {weights} ({args.vae_scenes} / {args.inverted} / {args.scenes} held-out scenes)", flush=True)
+    failed = []
+
+    def report(name: str, value: float, target: float) -> None:  # each figure as soon as it is measured
         passed = bool(np.isfinite(value) and value >= target)
-        ok &= passed
-        print(f"  {name:58s} {value:7.2f}  target >= {target:5.1f}  {'PASS' if passed else 'FAIL'}")
+        if not passed:
+            failed.append(name)
+        print(f"  {name:58s} {value:7.2f}  target >= {target:5.1f}  {'PASS' if passed else 'FAIL'}", flush=True)
+
+    vae_psnr, inversion_psnr = autoencoder_figures(weights, args.vae_scenes, args.inverted)
+    report("VAE round trip PSNR (dB)", vae_psnr, TARGETS["vae_psnr"])
+    report("DDIM-50 inversion + reconstruction vs round trip (dB)", inversion_psnr, TARGETS["inversion_psnr"])
+    variant, move = move_figures(weights, args.scenes)
+    report(f"move success, '{variant}'", move["success"], TARGETS["move_success"])
+    report(f"move background PSNR, '{variant}' (dB)", move["background_psnr"], TARGETS["move_background_psnr"])
+    ok = not failed
     if variant != PAPER_VARIANTS[0]:
         print(f"  (the preset '{PAPER_VARIANTS[0]}' is not in edit_quality.VARIANTS yet: measured '{variant}')")
     print("ACCEPTED" if ok else "NOT ACCEPTED")

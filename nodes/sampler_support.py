@@ -99,4 +99,4 @@ def off_grid_error(sigma: float, bank_sigmas: torch.Tensor) -> DragonInputError:
     guidance or lock, silently)."""
     return DragonInputError("sampler", f"evaluated the model at sigma {sigma:.6g}, which is none of the memory bank's "
                             f"{len(bank_sigmas) - 1} step sigmas; DragonGuider guides only the inversion's steps: "
-                            f"use {SUPPORTED} with DragonBankSigmas")
+                            f"connect DragonBankSigmas and use {SUPPORTED}")
