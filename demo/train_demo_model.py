@@ -180,7 +180,7 @@ def render_scenes(opts: argparse.Namespace, log: Log) -> None:
     """Render the ``--pool`` training scenes once into ``scenes.npy`` (uint8) with ``--workers`` processes:
     structured scenes cost tens of ms each, too slow to render afresh for every batch of a GPU run."""
     path = opts.work_dir / "scenes.npy"
-    if path.exists() and len(np.load(path, mmap_mode="r")) == opts.pool:
+    if path.exists() and len(np.load(path, mmap_mode="r", allow_pickle=False)) == opts.pool:
         log("render: done")
         return
     import multiprocessing
@@ -213,7 +213,7 @@ _RENDERED: dict[Path, Any] = {}
 
 def _rendered(path: Path) -> Any:
     if path not in _RENDERED and path.exists():
-        _RENDERED[path] = np.load(path)
+        _RENDERED[path] = np.load(path, allow_pickle=False)
     return _RENDERED.get(path)
 
 

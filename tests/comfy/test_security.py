@@ -39,6 +39,8 @@ DEV_TOOLS = {path for path, _ in DEV_TOOL_FINDINGS}
 # STRING inputs that are parsed as the editor JSON, with limits, and nothing else (dragon_core.editor_json).
 JSON_STRING_INPUTS = {("DragonEditMove", "editor_json"), ("DragonEditDrag", "editor_json"),
                       ("DragonEditAppearance", "editor_json")}
+# STRING inputs that are point lists from other nodes, parsed with the same text limits (dragon_core.point_lists).
+POINT_LIST_INPUTS = {("DragonEditDrag", "handle_points"), ("DragonEditDrag", "target_points")}
 
 
 def pack_python_files() -> list[Path]:
@@ -99,7 +101,7 @@ FORBIDDEN_MODULES = {"pickle", "cPickle", "_pickle", "dill", "cloudpickle", "job
                      "subprocess", "pty", "code", "codeop"}
 FORBIDDEN_CALLS = {"eval", "exec", "compile", "__import__", "os.system", "os.popen", "os.execv", "os.execve",
                    "os.execl", "os.execvp", "os.spawnl", "os.spawnv", "os.startfile", "builtins.eval",
-                   "builtins.exec", "pickle.load", "pickle.loads", "numpy.load", "np.load"}
+                   "builtins.exec", "pickle.load", "pickle.loads"}
 
 
 def scan_python(source: str, filename: str = "<snippet>") -> list[str]:
@@ -128,6 +130,10 @@ def scan_python(source: str, filename: str = "<snippet>") -> list[str]:
                 weights_only = keywords.get("weights_only")
                 if not (isinstance(weights_only, ast.Constant) and weights_only.value is True):
                     add(node, "torch.load without weights_only=True")
+            elif name in ("np.load", "numpy.load"):
+                allow_pickle = keywords.get("allow_pickle")
+                if not (isinstance(allow_pickle, ast.Constant) and allow_pickle.value is False):
+                    add(node, f"{name} without allow_pickle=False")
             elif name in ("yaml.load", "yaml.load_all", "yaml.unsafe_load", "yaml.full_load"):
                 loader = _dotted(keywords.get("Loader", ast.Constant(None)))
                 if name != "yaml.load" or not loader.endswith("SafeLoader"):
@@ -145,13 +151,15 @@ def test_python_scanner_catches_known_bad_code_and_passes_known_good():
         "import os\nos.system(cmd)": "os.system()", "torch.load(path)": "torch.load without weights_only=True",
         "torch.load(path, weights_only=False)": "torch.load without weights_only=True",
         "import yaml\nyaml.load(s)": "yaml.load without SafeLoader",
+        "np.load(path)": "np.load without allow_pickle=False",
+        "numpy.load(path, allow_pickle=True)": "numpy.load without allow_pickle=False",
         "importlib.import_module(user_value)": "importlib.import_module of a non-constant name",
         "importlib.import_module(f'.{x}', __name__)": "importlib.import_module of a non-constant name",
     }
     for source, expected in bad.items():
         findings = scan_python(source)
         assert any(f.startswith(expected) for f in findings), (source, findings)
-    good = ["torch.load(path, weights_only=True)", "yaml.load(s, Loader=yaml.SafeLoader)", "json.loads(text)",
+    good = ["torch.load(path, weights_only=True)", "np.load(path, allow_pickle=False)", "yaml.load(s, Loader=yaml.SafeLoader)", "json.loads(text)",
             "FAMILIES = ('a', 'b')\nfor f in FAMILIES:\n    importlib.import_module(f'.{f}', __name__)",
             "x = 'eval(text)'  # eval(text)"]
     for source in good:
@@ -402,7 +410,7 @@ def test_every_text_input_is_validated_json_or_a_fixed_list(dragon_pack):
                                for c in choices), (name, input_name, choices)
                     combos.append((name, input_name))
                 elif spec[0] == "STRING":
-                    if (name, input_name) not in JSON_STRING_INPUTS:
+                    if (name, input_name) not in JSON_STRING_INPUTS | POINT_LIST_INPUTS:
                         free_text.append(f"{name}.{input_name}")
     assert not free_text, f"STRING inputs that are not the validated editor JSON: {free_text}"
     assert ("DragonDemoModel", "example") in combos
@@ -431,6 +439,25 @@ def test_json_string_inputs_go_through_the_limited_parser(dragon_pack, monkeypat
             except errors.DragonNodeError:
                 pass
         assert len(seen) == 1, (node_name, input_name, seen)
+
+
+def test_point_list_inputs_go_through_the_limited_parser(dragon_pack, monkeypatch):
+    """Each point-list input reaches parse_point_list (text length and point count limits), and an oversized text
+    is refused before any JSON is parsed."""
+    point_lists = importlib.import_module("dragon_pack.dragon_core.point_lists")
+    edit_nodes = importlib.import_module("dragon_pack.nodes.edit_nodes")
+    errors = importlib.import_module("dragon_pack.nodes.node_errors")
+    seen = []
+    real = point_lists.parse_point_list
+    monkeypatch.setattr(point_lists, "parse_point_list", lambda text, name: (seen.append(name), real(text, name))[1])
+    image = torch.rand(1, 64, 64, 3)
+    node = edit_nodes.DragonEditDrag()
+    with torch.inference_mode():
+        node.build(image, "{}", None, '[{"x": 10, "y": 10}]', "[[20, 20]]")
+    assert sorted(seen) == sorted(name for _, name in POINT_LIST_INPUTS)
+    huge = "[" + ",".join(["[1, 1]"] * 200_000) + "]"
+    with pytest.raises(errors.DragonNodeError, match="handle_points.*characters"):
+        node.build(image, "{}", None, huge, "[[20, 20]]")
 
 
 def test_demo_example_is_a_scene_name_not_a_path(dragon_pack):
