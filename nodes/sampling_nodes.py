@@ -300,16 +300,22 @@ class DragonStartLatent:
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {"model": _MODEL_INPUTS["model"], "memory_bank": _MODEL_INPUTS["memory_bank"],
-                             "edit": _MODEL_INPUTS["edit"]}}
+                             "edit": _MODEL_INPUTS["edit"]},
+                "optional": {"guidance": ("DRAGON_GUIDANCE", {
+                    "tooltip": "The same DragonGuidanceOptions as the DragonGuider's: a paper preset copies whole "
+                               "latent cells as the authors do; without it, the pack's sub-cell copy."})}}
 
     @user_errors
-    def get(self, model, memory_bank, edit):
+    def get(self, model, memory_bank, edit, guidance=None):
         bank = _check_bank(memory_bank)
+        if edit is None or not hasattr(edit, "mode"):
+            raise DragonInputError("edit", "must come from a DragonEdit node")
         check_edit_matches_latent(edit.size, tuple(bank.latent_shape[-2:]), vae_factor(model))
         ref = _reference_bank(edit)
         if ref is not None:
             check_reference_bank(edit, _check_bank(ref, "reference_bank"), model)
-        geometry = build_geometry(edit, tuple(bank.latent_shape[-2:]))
+        config = resolve_guidance(edit.mode, bank.steps, guidance)
+        geometry = build_geometry(edit, tuple(bank.latent_shape[-2:]), whole_cells=config.whole_cells)
         x = start_latent(bank.latents[0], geometry, ref.latents[0] if ref is not None else None)
         return ({"samples": model.model.process_latent_out(x.clone()).cpu()},)
 

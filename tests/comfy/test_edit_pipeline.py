@@ -345,3 +345,22 @@ def test_paper_presets_run_on_an_alpha_bar_0_bank_and_refuse_a_sigma_0_one(nodes
             with pytest.raises(DragonNodeError, match="memory_bank.*inversion_end"):
                 nodes["DragonSampler"]().sample(inputs.model, inputs.positive, inputs.negative, clean_bank,
                                                 make_edits(nodes, clean_bank)[mode], 0, 4.0, options)
+
+
+@pytest.mark.parametrize("preset", ["DragonDiffusion (paper)", "pack"])
+def test_start_latent_node_follows_the_guidance_preset(nodes, inputs, preset, dragon_pack):
+    """The SamplerCustomAdvanced path (DragonStartLatent + DragonGuider) starts where DragonSampler starts, for a
+    paper preset (whole latent cells) as for the pack's (sub-cell copy). The move is by a fraction of a cell, so
+    the two copies differ."""
+    sampling_nodes = importlib.import_module("dragon_pack.nodes.sampling_nodes")
+    with torch.inference_mode():
+        bank = nodes["DragonDDIMInversion"]().invert(inputs.model, inputs.latent, inputs.positive, STEPS,
+                                                     None, "alpha_bar_0 (paper)")["result"][0]
+        options = guidance(preset=preset)
+        edit = nodes["DragonEditMove"]().build(IMAGE, 27, 13, 1.0, '{"boxes": [[32, 32, 32, 32]]}')[0]
+        (node_latent,) = nodes["DragonStartLatent"]().get(inputs.model, bank, edit, options)
+        (default_latent,) = nodes["DragonStartLatent"]().get(inputs.model, bank, edit)
+        guider = sampling_nodes.make_guider(inputs.model, inputs.positive, inputs.negative, bank, edit, 4.0, options)
+        torch.testing.assert_close(node_latent["samples"], sampling_nodes.start_latent_for(guider).cpu())
+    same_as_default = torch.equal(node_latent["samples"], default_latent["samples"])
+    assert same_as_default == (preset == "pack")
