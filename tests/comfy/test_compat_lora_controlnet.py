@@ -10,6 +10,7 @@ What is checked:
 - ControlNet conditioning flows through inversion and guided sampling, including the energy gradient through
   the control model (whose weights are inference tensors) and ComfyUI's in-place ControlNet residual adds.
 """
+import dataclasses
 import hashlib
 import importlib
 import os
@@ -196,13 +197,18 @@ def test_lora_is_in_effect_in_every_pass_and_no_model_changes(nodes, comfy_nodes
     for layer in ("1.0", "2.0", "3.0"):
         assert (a["base"][layer] - a["lora"][layer]).abs().max() > 1e-4, layer
 
-    # 2. gradient pass: on the same bank and start latent, the first energy gradient differs with the LoRA.
+    # 2. gradient pass: on the same bank and start latent, the first energy gradient differs with the LoRA. The
+    # guider refuses a bank made with another MODEL (patches included), so the base bank is re-labelled as the
+    # LoRA model's for this comparison only: the same recorded bank, seen by both models.
     grads = record_gradients(monkeypatch)
     move = move_edit(nodes)
+    model_identity = importlib.import_module("dragon_pack.nodes.model_identity")
+    same_bank = {"base": banks["base"],
+                 "lora": dataclasses.replace(banks["base"], model_tag=model_identity.model_tag(lora))}
     out_base_bank = {}
     for name, m in (("base", base), ("lora", lora)):
         grads.clear()
-        out_base_bank[name], _ = edit(m, inputs.positive, inputs.negative, banks["base"], move)
+        out_base_bank[name], _ = edit(m, inputs.positive, inputs.negative, same_bank[name], move)
         first_grad = grads[0]
         assert torch.isfinite(first_grad).all() and first_grad.abs().max() > 0, name
         out_base_bank[name + "_grad"] = first_grad
