@@ -39,7 +39,7 @@ def run_config(arch: str, size: int, steps: int, dtype: torch.dtype, device: tor
     row = {
         "arch": arch, "size": size, "steps": steps, "dtype": str(dtype).replace("torch.", ""),
         "model_build_s": round(build_s, 1),
-        "plain_s": round(a.seconds, 2), "edit_s": round(edit_s, 2), "ratio": round(edit_s / a.seconds, 3),
+        "plain_s": round(a.seconds, 3), "edit_s": round(edit_s, 3), "ratio": round(edit_s / a.seconds, 3),
         "plain_peak_MiB": harness.mib(a.peak_total_bytes),
         "edit_peak_MiB": harness.mib(max(inversion.peak_total_bytes, b.peak_total_bytes)),
         "bank_MiB": harness.mib(bank.nbytes()), "bank": bank.describe(),

@@ -21,7 +21,10 @@ def test_gpu_script_runs_at_a_tiny_size_on_the_cpu(comfy_host, tmp_path):
     assert [(r["arch"], r["size"], r["steps"]) for r in rows] == [("tiny", 64, 3), ("narrow-sdxl", 64, 3)]
     for row in rows:
         assert row["plain_s"] > 0 and row["edit_s"] > 0
-        assert row["ratio"] == pytest.approx(row["edit_s"] / row["plain_s"], rel=1e-2)
+        # The ratio is taken before the times are rounded to 3 decimals: allow exactly that rounding, no more.
+        ratio = row["edit_s"] / row["plain_s"]
+        rounding = ratio * (0.0005 / row["plain_s"] + 0.0005 / row["edit_s"]) + 0.0005
+        assert abs(row["ratio"] - ratio) <= rounding, (row["ratio"], ratio)
         assert row["bank_MiB"] >= 0 and "attention entries" in row["bank"]
         assert row["edit_output_finite"] and row["feature_passes"] > 0
         assert row["edit_peak_MiB"] > 0 and row["plain_peak_MiB"] > 0
