@@ -21,13 +21,14 @@ from typing import Sequence
 
 import numpy as np
 
+from . import raster
+
 SHAPES: tuple[str, ...] = ("disc", "square", "triangle", "star", "hexagon", "cross")
 BACKGROUND_KINDS: tuple[str, ...] = ("gradient", "radial", "stripes", "noise")
 DEFAULT_SIZE = 64
 HELDOUT_SEED_START = 1_000_000
 OBJECT_SIZE_RANGE = (10.0, 24.0)
 
-_SUPERSAMPLE = 4  # per axis, for anti-aliased coverage
 Color = tuple[float, float, float]
 
 
@@ -146,17 +147,12 @@ def _inside(obj: SceneObject, px: np.ndarray, py: np.ndarray) -> np.ndarray:
 def object_coverage(obj: SceneObject, height: int, width: int) -> np.ndarray:
     """Anti-aliased coverage in [0, 1], float32 [height, width]."""
     cover = np.zeros((height, width), dtype=np.float32)
-    r = obj.size / 2 + 1
-    x0, x1 = max(int(math.floor(obj.center[0] - r)), 0), min(int(math.ceil(obj.center[0] + r)), width)
-    y0, y1 = max(int(math.floor(obj.center[1] - r)), 0), min(int(math.ceil(obj.center[1] + r)), height)
-    if x0 >= x1 or y0 >= y1:
+    grid = raster.sample_points(obj.center, obj.size / 2 + 1, height, width)
+    if grid is None:
         return cover
-    offsets = (np.arange(_SUPERSAMPLE) + 0.5) / _SUPERSAMPLE
-    xs = (np.arange(x0, x1)[:, None] + offsets[None, :]).reshape(-1)
-    ys = (np.arange(y0, y1)[:, None] + offsets[None, :]).reshape(-1)
-    px, py = np.meshgrid(xs, ys)
-    hits = _inside(obj, px, py).reshape(y1 - y0, _SUPERSAMPLE, x1 - x0, _SUPERSAMPLE)
-    cover[y0:y1, x0:x1] = hits.mean(axis=(1, 3))
+    box, px, py = grid
+    x0, y0, x1, y1 = box
+    cover[y0:y1, x0:x1] = raster.pixel_means(_inside(obj, px, py), box)
     return cover
 
 
