@@ -6,31 +6,27 @@ object left (demo/scenes.py). numpy only; a pure function of its arguments (seed
 """
 from __future__ import annotations
 
-import colorsys
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from .colours import Color, TwoColourFill, hsv
+
 TEXTURES: tuple[str, ...] = ("stripes", "checks", "noise", "wood", "fabric", "gradient")
-Color = tuple[float, float, float]
 
 
 @dataclass(frozen=True)
-class Texture:
+class Texture(TwoColourFill):
     """A background: ``kind`` in TEXTURES between two muted colours; ``scale`` is the pattern's period in
     pixels, ``angle`` its orientation, ``seed`` its randomness (noise, wood rings, fabric threads)."""
 
-    kind: str
-    color_a: Color
-    color_b: Color
+    KINDS = TEXTURES
+    WHAT = "texture"
+
     scale: float = 8.0
     angle: float = 0.0
     seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.kind not in TEXTURES:
-            raise ValueError(f"unknown texture {self.kind!r}; expected one of {TEXTURES}")
 
 
 def _value_noise(seed: int, cells: int, height: int, width: int) -> np.ndarray:
@@ -92,8 +88,7 @@ def render_texture(texture: Texture, height: int, width: int) -> np.ndarray:
 
 
 def _muted(rng: np.random.Generator, hue: float) -> Color:
-    r, g, b = colorsys.hsv_to_rgb(hue % 1.0, rng.uniform(0.05, 0.35), rng.uniform(0.25, 0.9))
-    return (round(r, 4), round(g, 4), round(b, 4))
+    return hsv(hue, rng.uniform(0.05, 0.35), rng.uniform(0.25, 0.9))
 
 
 def random_texture(rng: np.random.Generator) -> Texture:

@@ -14,7 +14,6 @@ Coordinates are image pixels, x right, y down, pixel (i, j) covers [j, j+1) x [i
 """
 from __future__ import annotations
 
-import colorsys
 import math
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -22,6 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from . import raster
+from .colours import Color, TwoColourFill, hsv
 
 SHAPES: tuple[str, ...] = ("disc", "square", "triangle", "star", "hexagon", "cross")
 BACKGROUND_KINDS: tuple[str, ...] = ("gradient", "radial", "stripes", "noise")
@@ -29,7 +29,6 @@ DEFAULT_SIZE = 64
 HELDOUT_SEED_START = 1_000_000
 OBJECT_SIZE_RANGE = (10.0, 24.0)
 
-Color = tuple[float, float, float]
 
 
 @dataclass(frozen=True)
@@ -50,22 +49,18 @@ class SceneObject:
 
 
 @dataclass(frozen=True)
-class Background:
+class Background(TwoColourFill):
     """A smooth background between two colours. ``angle`` orients gradients/stripes, ``frequency`` is the number
     of stripe periods across the image (stripes) or the noise grid cells per side (noise), ``seed`` fixes the
     noise pattern, ``center`` is the radial gradient's centre as a fraction of the image side."""
 
-    kind: str
-    color_a: Color
-    color_b: Color
+    KINDS = BACKGROUND_KINDS
+    WHAT = "background"
+
     angle: float = 0.0
     frequency: float = 2.0
     seed: int = 0
     center: tuple[float, float] = (0.5, 0.5)
-
-    def __post_init__(self) -> None:
-        if self.kind not in BACKGROUND_KINDS:
-            raise ValueError(f"unknown background {self.kind!r}; expected one of {BACKGROUND_KINDS}")
 
 
 @dataclass(frozen=True)
@@ -226,20 +221,15 @@ def _bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
     return (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
 
 
-def _hsv(h: float, s: float, v: float) -> Color:
-    r, g, b = colorsys.hsv_to_rgb(h % 1.0, s, v)
-    return (round(r, 4), round(g, 4), round(b, 4))
-
-
 def random_object_color(rng: np.random.Generator) -> Color:
-    return _hsv(rng.random(), rng.uniform(0.65, 1.0), rng.uniform(0.6, 1.0))
+    return hsv(rng.random(), rng.uniform(0.65, 1.0), rng.uniform(0.6, 1.0))
 
 
 def random_background(rng: np.random.Generator) -> Background:
     kind = BACKGROUND_KINDS[int(rng.integers(len(BACKGROUND_KINDS)))]
     hue = rng.random()
-    color_a = _hsv(hue, rng.uniform(0.0, 0.3), rng.uniform(0.15, 0.95))
-    color_b = _hsv(hue + rng.uniform(-0.15, 0.15), rng.uniform(0.0, 0.3), rng.uniform(0.15, 0.95))
+    color_a = hsv(hue, rng.uniform(0.0, 0.3), rng.uniform(0.15, 0.95))
+    color_b = hsv(hue + rng.uniform(-0.15, 0.15), rng.uniform(0.0, 0.3), rng.uniform(0.15, 0.95))
     frequency = rng.uniform(1.0, 4.0) if kind == "stripes" else float(rng.integers(2, 6))
     return Background(kind=kind, color_a=color_a, color_b=color_b, angle=float(rng.uniform(0, 2 * math.pi)),
                       frequency=float(frequency), seed=int(rng.integers(2**31)),

@@ -7,32 +7,16 @@ import pytest
 from dragon_dev.bootstrap import demo_module
 
 
-@pytest.fixture(scope="module")
-def scenes():
-    return demo_module("scenes")
+scenes, objects, backgrounds, edits = (demo_module(name) for name in
+                                       ("scenes", "scene_objects", "scene_backgrounds", "scene_edits"))
 
 
 @pytest.fixture(scope="module")
-def objects():
-    return demo_module("scene_objects")
-
-
-@pytest.fixture(scope="module")
-def backgrounds():
-    return demo_module("scene_backgrounds")
-
-
-@pytest.fixture(scope="module")
-def edits():
-    return demo_module("scene_edits")
-
-
-@pytest.fixture(scope="module")
-def cases(edits):
+def cases():
     return {mode: edits.edit_cases(mode, 3) for mode in edits.MODES}
 
 
-def test_scenes_are_deterministic_and_seeds_differ(scenes):
+def test_scenes_are_deterministic_and_seeds_differ():
     a, b = scenes.render(scenes.random_scene(5)), scenes.render(scenes.random_scene(5))
     assert np.array_equal(a.image, b.image)
     c = scenes.render(scenes.random_scene(6))
@@ -42,7 +26,7 @@ def test_scenes_are_deterministic_and_seeds_differ(scenes):
 
 
 @pytest.mark.parametrize("kind", ["stripes", "checks", "noise", "wood", "fabric", "gradient"])
-def test_textures_have_structure(backgrounds, kind):
+def test_textures_have_structure(kind):
     tex = backgrounds.Texture(kind, (0.2, 0.2, 0.25), (0.8, 0.75, 0.7), scale=8, angle=0.5, seed=3)
     img = backgrounds.render_texture(tex, 64, 64)
     # every texture spans most of the range between its two colours
@@ -54,14 +38,14 @@ def test_textures_have_structure(backgrounds, kind):
         assert np.abs(img - smooth).mean() > 0.02
 
 
-def test_emoji_objects_have_inner_detail(objects):
+def test_emoji_objects_have_inner_detail():
     sprite = objects.emoji_sprite("1F34E")
     opaque = sprite[..., 3] > 0.99
     colours = np.unique(np.round(sprite[opaque, :3] * 8), axis=0)
     assert opaque.mean() > 0.3 and len(colours) >= 3  # an outline, a body colour, highlights
 
 
-def test_truth_behind_is_the_scene_without_the_object(scenes, cases):
+def test_truth_behind_is_the_scene_without_the_object(cases):
     for mode in ("move", "resize", "drag", "stretch", "bend"):
         for case in cases[mode]:
             things = tuple(t for i, t in enumerate(case.before.things) if i != case.index)
@@ -78,7 +62,7 @@ def scenes_dilate(mask, px):
     return ndimage.binary_dilation(mask, iterations=px)
 
 
-def test_masks_are_consistent(scenes, cases):
+def test_masks_are_consistent(cases):
     for mode, mode_cases in cases.items():
         for case in mode_cases:
             after = scenes.render(case.after)
@@ -105,7 +89,7 @@ def test_outside_the_edit_nothing_changes(cases):
             assert np.allclose(case.image[keep], case.truth[keep], atol=0.01), mode
 
 
-def test_moved_object_carries_its_pixels(objects, cases):
+def test_moved_object_carries_its_pixels(cases):
     for case in cases["move"]:
         dx, dy = case.params["dx"], case.params["dy"]
         obj = case.before.things[case.index]
@@ -114,7 +98,7 @@ def test_moved_object_carries_its_pixels(objects, cases):
         assert np.allclose(np.roll(np.roll(alone, dy, 0), dx, 1), moved, atol=1e-4)
 
 
-def test_deformations_cannot_be_a_patch_copy(objects, cases):
+def test_deformations_cannot_be_a_patch_copy(cases):
     """Stretch: the pattern's bands get longer; bend: the bar's centre line curves. Either way no translate of
     the old object matches the new one."""
     for mode in ("stretch", "bend"):
@@ -144,7 +128,7 @@ def test_appearance_and_paste_references(cases):
         assert not case.vacated.any()
 
 
-def test_unknown_names_are_refused(edits, backgrounds):
+def test_unknown_names_are_refused():
     with pytest.raises(ValueError, match="unknown mode"):
         edits.edit_case(1, "rotate")
     with pytest.raises(ValueError, match="unknown texture"):
