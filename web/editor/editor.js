@@ -26,6 +26,10 @@ export class DragonEditor {
     this.brush = null; // radius in image px; set from the image size on first load
     this.placeholder = ["No image connected."];
     this.gesture = null;
+    // dx/dy/scale while an arrow or outline is dragged: shown, not yet written to the widgets. The graph changes
+    // once, when the gesture ends, so the change tracker never records a half-done gesture as an undo step (the
+    // newer front ends record the graph on any key released and again in a debounced squash after each step).
+    this.preview = null;
     this.hover = null; // pointer position in CSS px of the canvas
     this.notice = null;
     this.noticeTimer = 0;
@@ -87,11 +91,21 @@ export class DragonEditor {
   }
 
   offset() {
+    if (this.preview) return [this.preview.dx, this.preview.dy];
     return [Number(this.widget("dx")?.value) || 0, Number(this.widget("dy")?.value) || 0];
   }
 
   scale() {
+    if (this.preview) return this.preview.scale;
     return Number(this.widget("scale")?.value) || 1;
+  }
+
+  /** Show dx/dy/scale (any left out keep their value) without changing the graph; commit() writes them. */
+  previewOffset(change) {
+    const [dx, dy] = this.offset();
+    this.preview = { dx, dy, scale: this.scale(), ...change };
+    this.updateToolbar();
+    this.requestRender();
   }
 
   /** Re-read editor_json if it changed outside the editor (load, paste, hand edit, undo); redraw. */
@@ -103,6 +117,7 @@ export class DragonEditor {
         this.lastText = text;
         this.pending = null;
         this.gesture = null;
+        this.preview = null;
         const parsed = parseEditorJson(text);
         if (parsed.error) {
           this.error = parsed.error;
@@ -138,6 +153,14 @@ export class DragonEditor {
 
   /** Finish a change: write the widgets and record it as one undo step of the graph. */
   commit(snap) {
+    if (this.preview) {
+      const { dx, dy, scale } = this.preview;
+      this.preview = null;
+      this.setWidgetValue("dx", dx);
+      this.setWidgetValue("dy", dy);
+      if (this.widget("scale")) this.setWidgetValue("scale", scale);
+      this.node.setDirtyCanvas?.(true, true);
+    }
     const text = serializeState(this.state);
     if (text.length > LIMITS.chars || this.state.strokes.length > LIMITS.strokes) {
       this.restore(snap);
@@ -152,6 +175,7 @@ export class DragonEditor {
   }
 
   restore(snap) {
+    this.preview = null;
     this.state = parseEditorJson(snap.text).state;
     this.pending = snap.pending ? snap.pending.slice() : null;
     if (snap.offset) {

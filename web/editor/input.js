@@ -65,10 +65,7 @@ function hitBox(ed, img) {
 }
 
 function setOffset(ed, dx, dy) {
-  ed.setWidgetValue("dx", clamp(Math.round(dx), -OFFSET_LIMIT, OFFSET_LIMIT));
-  ed.setWidgetValue("dy", clamp(Math.round(dy), -OFFSET_LIMIT, OFFSET_LIMIT));
-  ed.node.setDirtyCanvas?.(true, true);
-  ed.updateToolbar();
+  ed.previewOffset({ dx: clamp(Math.round(dx), -OFFSET_LIMIT, OFFSET_LIMIT), dy: clamp(Math.round(dy), -OFFSET_LIMIT, OFFSET_LIMIT) });
 }
 
 /** Add brush dabs along the pointer path: none closer than r/2 to the last one, gaps filled every r. */
@@ -213,8 +210,7 @@ function onPointerMove(ed, e) {
     } else if (g.type === "scale") {
       const sx = Math.abs(at.img[0] - g.centre[0]) / (g.half[0] || 1);
       const sy = Math.abs(at.img[1] - g.centre[1]) / (g.half[1] || 1);
-      ed.setWidgetValue("scale", clamp(Math.round(Math.max(sx, sy) * 100) / 100, 0.05, 20));
-      ed.updateToolbar();
+      ed.previewOffset({ scale: clamp(Math.round(Math.max(sx, sy) * 100) / 100, 0.05, 20) });
     }
   }
   ed.requestRender();
