@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw
 
 from dragon_core.editor_json import parse_editor_json, rasterize
 from dragon_core.grids import ImageSize
-from dragon_test_helpers import ARTIFACTS_DIR, PACK_FOLDER_NAME, REPO_ROOT
+from dragon_test_helpers import PACK_FOLDER_NAME, REPO_ROOT
 from dragon_test_helpers.architecture import documented_nodes
 from dragon_test_helpers.browser import (FRONT_ENDS, PINNED_FRONT_END, console_from, front_end_problem,
                                          front_end_root)
@@ -236,10 +236,11 @@ def reload_through_serialization(page):
         await window.app.loadGraphData(data); return data; }""")
 
 
-def shot(page, node_id, name):
-    ARTIFACTS_DIR.mkdir(exist_ok=True)
-    path = ARTIFACTS_DIR / name
-    editor(page, node_id).screenshot(path=str(path))
+def shot(ui, node_id, stem):
+    """The node's editor into test-artifacts/<stem>-<front end>[-<renderer>]...png (dragon_test_helpers.artifacts)."""
+    path = ui.artifact(stem)
+    path.parent.mkdir(exist_ok=True)
+    editor(ui.page, node_id).screenshot(path=str(path))
     return path
 
 
@@ -316,7 +317,7 @@ def test_drag_editor_points_brush_undo_and_reload(ui):
     assert not mask[53, 30], "the erased dab is still in the backend's mask"
     assert not mask[10, 80]
 
-    path = shot(page, 2, "editor_drag_points_and_mask.png")
+    path = shot(ui, 2, "editor_drag_points_and_mask")
     assert path.stat().st_size > 5_000
 
     # undo takes back the eraser dab only
@@ -383,7 +384,7 @@ def test_move_editor_box_and_arrow_set_dx_dy(ui):
     dx, dy = widget_value(page, 3, "dx"), widget_value(page, 3, "dy")
     assert (dx, dy) == (round(bx2 - ax), round(by2 - ay)), (dx, dy)
     assert isinstance(dx, int) and isinstance(dy, int)
-    shot(page, 3, "editor_move_box_and_arrow.png")
+    shot(ui, 3, "editor_move_box_and_arrow")
 
     # dragging the arrow's tip adjusts it
     state = editor_state(page, 3)  # the arrow starts at the centre of the object's bounds (box + brush dab)
@@ -434,7 +435,7 @@ def test_image_follows_load_image_without_queueing_and_placeholder(ui):
     h, t = click(page, fit, 50.0, 80.0), click(page, fit, 12.0, 90.0)
     state = editor_state(page, 2)
     assert_point(state["points"][1], [*h, *t], fit.tol, "pair on the portrait image")
-    shot(page, 2, "editor_drag_portrait.png")
+    shot(ui, 2, "editor_drag_portrait")
 
     # no image: a placeholder, and the JSON widget still works by hand
     page.evaluate("() => window.app.graph.getNodeById(2).disconnectInput(0)")
@@ -445,7 +446,7 @@ def test_image_follows_load_image_without_queueing_and_placeholder(ui):
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     assert widget_value(page, 2, "editor_json") == before, "a click without an image must not change the spec"
     assert "image" in editor(page, 2).locator(".dragon-editor-hint").text_content().lower()
-    shot(page, 2, "editor_placeholder.png")
+    shot(ui, 2, "editor_placeholder")
     page.evaluate("""() => { const w = window.app.graph.getNodeById(2).widgets.find(w => w.name === 'editor_json');
         w.value = '{"points": [[1, 2, 3, 4], [5, 6, 7, 8], [9, 9, 9, 9]]}'; }""")
     ui_change_done(page)
@@ -482,7 +483,7 @@ def test_editor_under_vue_node_renderer(ui):
         assert page.evaluate("() => [...window.app.graph.getNodeById(2).pos]") == pos_before, \
             "pointer events on the editor moved the node"
         page.add_style_tag(content=".p-toast { display: none !important; }")  # "Prefer the legacy design?"
-        shot(page, 2, "editor_drag_vue_renderer.png")
+        shot(ui, 2, "editor_drag_vue_renderer")
 
         focus(page, 3, y=60, scale=0.8)
         fit3 = Fit(page, 3, 96, 64)
@@ -630,7 +631,7 @@ def test_a_new_box_replaces_the_box_and_shift_adds_one(ui, renderer):
     page.keyboard.up("Shift")
     wait_json(page, 3, "s => s.boxes.length === 2")
     assert "2 boxes (union)" in editor(page, 3).locator(".dragon-editor-info").text_content()
-    shot(page, 3, f"editor_box_shift_adds_{renderer}.png")
+    shot(ui, 3, "editor_box_shift_adds")
 
 
 def test_one_undo_history_and_keyboard_shortcuts(ui, renderer):
@@ -711,7 +712,7 @@ def test_demo_model_image_shows_before_and_after_a_run(ui, renderer):
     wait_image(page, 2, 64, 64)  # before any run: the pack's route serves the example
     assert "/dragondiffusion/demo_example" in editor(page, 2).get_attribute("data-image-url")
     focus_for(page, renderer, 2)
-    shot(page, 2, f"editor_demo_before_run_{renderer}.png")
+    shot(ui, 2, "editor_demo_before_run")
     page.evaluate("async () => { await window.app.queuePrompt(0, 1); }")
     page.wait_for_function("() => (window.app.nodeOutputs?.['1']?.images || []).length > 0", timeout=120_000)
     item = page.evaluate("() => window.app.nodeOutputs['1'].images[0]")
@@ -746,7 +747,9 @@ def test_every_demo_template_shows_its_image_readable(ui, name):
     focus(page, ids[0], scale=0.3)  # a fit-to-view zoom of a template on the newest front end
     box = editor(page, ids[0]).bounding_box()
     assert box and box["width"] > 100 and editor(page, ids[0]).is_visible(), box
-    page.screenshot(path=str(ARTIFACTS_DIR / f"template_{name[:-5]}_zoomed_out.png"))
+    path = ui.artifact("template_zoomed_out")
+    path.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(path))
 
 
 def paste_workflow(dx=0, dy=0, scale=1.0, box=(20, 15, 24, 20)):
@@ -799,7 +802,7 @@ def test_paste_editor_drags_the_outline_to_dx_dy_and_its_corner_to_scale(ui, ren
     drag_recorded_midway(page, fit, corner, (placed_centre[0] + 18, placed_centre[1] + 15))
     scale = widget_value(page, 4, "scale")
     assert abs(scale - 1.5) <= 0.05 + 2 * fit.tol / 10, scale
-    shot(page, 4, f"editor_paste_{renderer}.png")
+    shot(ui, 4, "editor_paste")
     # one undo history here too
     press(page, 4, "Undo")
     page.wait_for_function("() => window.app.graph.getNodeById(4).widgets.find(w => w.name === 'scale').value === 1")
