@@ -126,6 +126,31 @@ def test_time_travel_calls_inversion_between_repeats():
     torch.testing.assert_close(out, plain, rtol=0.03, atol=0.03)
 
 
+def test_time_travel_never_repeats_the_step_that_ends_at_the_clean_latent():
+    """Re-inverting from sigma 0 needs eps at sigma 0, a division by zero: the step is taken once (it made the
+    SD-1.5 GUIDER example's 3-step run all NaN, a black image)."""
+    sigmas = ddim_uniform_sigmas(TRAIN_SIGMAS, 3)
+    calls = []
+
+    def invert_eps(x_in, s):
+        calls.append(float(s))
+        return gaussian_eps(x_in, s)
+
+    x = torch.ones(1, 1, 2, 2) * sigmas[0]
+    out = sample_dragon(lambda x_, s, i: gaussian_denoiser(x_, s), x, sigmas, time_travel_steps=frozenset({1, 2}),
+                        time_travel_repeats=3, invert_eps=invert_eps)
+    assert torch.isfinite(out).all()
+    assert len(calls) == 2 and all(c == pytest.approx(float(sigmas[2])) for c in calls)
+
+
+@pytest.mark.parametrize("steps", range(1, 13))
+def test_diffeditor_time_travel_stays_off_the_last_step_at_any_count(steps):
+    travel = default_guidance("move", steps, "DiffEditor").time_travel_steps
+    assert all(0 <= i < steps - 1 for i in travel), travel
+    if steps >= 10:  # the window (22..28 of 50) scaled to the count
+        assert travel
+
+
 def test_schedules_follow_the_spec_at_50_steps():
     assert guided_step_schedule(50, "DragonDiffusion") == frozenset(range(30))
     diffeditor = guided_step_schedule(50, "DiffEditor")

@@ -14,7 +14,7 @@ import math
 import pytest
 from PIL import Image, ImageDraw
 
-from dragon_core.editor_json import parse_editor_json, rasterize
+from dragon_core.editor_json import EDITOR_MAX_BRUSH_PIXELS, brush_pixels, parse_editor_json, rasterize
 from dragon_core.grids import ImageSize
 from dragon_test_helpers import PACK_FOLDER_NAME, REPO_ROOT
 from dragon_test_helpers.architecture import documented_nodes
@@ -26,6 +26,7 @@ pytestmark = pytest.mark.browser
 
 LANDSCAPE = "dragon_editor_96x64.png"  # non-square on purpose: 96 x 64
 PORTRAIT = "dragon_editor_64x96.png"
+LARGE = "dragon_editor_4096x4096.png"  # large enough for the brush to reach the node's limit on drawing work
 VUE_SETTING = "Comfy.VueNodes.Enabled"
 OUR_SOURCES = ("dragon_editor", "DragonDiffusion")
 OUR_SCRIPTS = f"/extensions/{PACK_FOLDER_NAME}/"
@@ -73,6 +74,7 @@ def server(comfy_server):
     input_dir.mkdir(parents=True, exist_ok=True)
     _scene(96, 64).save(input_dir / LANDSCAPE)
     _scene(64, 96).save(input_dir / PORTRAIT)
+    Image.new("RGB", (4096, 4096), (90, 120, 160)).save(input_dir / LARGE)
     # A fresh server opens the Templates dialog on the first visit, possibly after open_comfy's Escape.
     status, raw = comfy_server.request("POST", "/settings/Comfy.TutorialCompleted", True)
     assert status == 200, raw
@@ -813,3 +815,36 @@ def test_web_scripts_use_documented_front_end_apis_only():
         assert ".prototype" not in code, f"{where} patches a prototype (use the extension hooks)"
         assert "setInterval" not in code, f"{where} polls (use the front end's events)"
         assert len(text.splitlines()) <= 500, f"{where} has more than 500 lines"
+
+
+def test_the_brush_stops_where_the_node_would_refuse_more_drawing_work(ui):
+    """The node bounds the drawing work of editor_json (dab squares summed, EDITOR_MAX_BRUSH_PIXELS): a stroke
+    stops at that budget with the reason in the status line, and the saved JSON is one the node accepts."""
+    page = ui.page
+    load_workflow(page, workflow(image=LARGE))
+    wait_image(page, 2, 4096, 4096, timeout=30_000)
+    focus(page, 2)
+    fit = Fit(page, 2, 4096, 4096)
+    press(page, 2, "Brush")
+    set_brush(page, 2, 1024)  # the largest the editor offers: a quarter of the image's side
+    assert editor(page, 2).locator(".dragon-editor-size-value").text_content() == "1024"
+    # back and forth inside the image: every dab's square (2049 x 2049) lies whole inside it
+    a, b = (1024, 2048), (3072, 2048)
+    page.mouse.move(*fit.client(*a))
+    page.mouse.down()
+    for k in range(300):
+        page.mouse.move(*fit.client(*(b if k % 2 == 0 else a)))
+    page.mouse.up()
+    assert "at most 2.15e9" in hint(page, 2) and "stroke stops" in hint(page, 2), hint(page, 2)
+    text = widget_value(page, 2, "editor_json")
+    size = ImageSize(4096, 4096)
+    state = parse_editor_json(text, size)  # the node accepts it
+    work = brush_pixels(state.strokes, size)
+    # it stopped at the budget, not before: one more whole dab would have passed it
+    assert work <= EDITOR_MAX_BRUSH_PIXELS < work + 2049 * 2049, (len(state.strokes), work)
+    assert len(state.strokes) == EDITOR_MAX_BRUSH_PIXELS // (2049 * 2049), len(state.strokes)
+    # a new stroke is refused outright, and says why
+    page.wait_for_timeout(4_200)  # the first notice times out
+    click(page, fit, 2048, 2048)
+    assert widget_value(page, 2, "editor_json") == text
+    assert "at most 2.15e9" in hint(page, 2), hint(page, 2)
