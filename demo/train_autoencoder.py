@@ -1,6 +1,7 @@
-"""The autoencoder's stages: ``vae`` (encoder and decoder together, in phases of crops and whole images), ``pool``
-(the training scenes encoded as VAEEncode does, the latent scale and preview colours) and ``decoder`` (the decoder
-alone on those fixed latents).
+"""The autoencoder's training stages: vae, pool and decoder.
+
+``vae``: encoder and decoder together, in phases of crops and whole images; ``pool``: the training scenes encoded
+as VAEEncode does, the latent scale and preview colours; ``decoder``: the decoder alone on those fixed latents.
 
 A module of demo/train_demo_model.py (the developer script; the pack never imports it).
 """

@@ -1,5 +1,6 @@
-"""The autoencoder's starting point: a near-linear colour route through ComfyUI's AutoencoderKL, so training refines
-shape and edges from a model that already carries colour.
+"""The autoencoder's starting point: a near-linear colour route through ComfyUI's AutoencoderKL.
+
+Training then refines shape and edges from a model that already carries colour.
 
 A module of demo/train_demo_model.py (the developer script; the pack never imports it).
 """

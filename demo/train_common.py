@@ -1,5 +1,7 @@
-"""What every stage of the demo model's training shares: initialisation, the learning-rate schedule, per-step
-randomness, checkpoints, the log and the progress of a phased stage.
+"""What every stage of the demo model's training shares.
+
+Initialisation, the learning-rate schedule, per-step randomness, checkpoints, the log and the progress of a phased
+stage.
 
 A module of demo/train_demo_model.py (the developer script; the pack never imports it).
 """

@@ -1,5 +1,7 @@
-"""The trained model out of the work dir: the ``export`` stage (EMA weights -> fp16 safetensors with the recipe in
-its metadata) and the ``preview`` stage (samples, round trips, DDIM inversion through the pack's own inversion).
+"""The trained model out of the work dir: the export and preview stages.
+
+``export``: EMA weights -> fp16 safetensors with the recipe in its metadata; ``preview``: samples, round trips, and
+DDIM inversion through the pack's own inversion.
 
 A module of demo/train_demo_model.py (the developer script; the pack never imports it).
 """

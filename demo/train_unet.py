@@ -1,5 +1,6 @@
-"""The ``unet`` stage: ComfyUI's eps UNet with a learned "scene" and "null" context, trained on the pool's scaled
-latents under the SD-1.5 noise schedule, with an EMA copy for export.
+"""The ``unet`` training stage: ComfyUI's eps UNet and its learned "scene" and "null" contexts.
+
+Trained on the pool's scaled latents under the SD-1.5 noise schedule, with an EMA copy for export.
 
 A module of demo/train_demo_model.py (the developer script; the pack never imports it).
 """

@@ -14,7 +14,7 @@ import math
 import pytest
 from PIL import Image, ImageDraw
 
-from dragon_core.editor_json import parse_editor_json, rasterize
+from dragon_core.editor_json import EDITOR_MAX_BRUSH_PIXELS, brush_pixels, parse_editor_json, rasterize
 from dragon_core.grids import ImageSize
 from dragon_test_helpers import PACK_FOLDER_NAME, REPO_ROOT
 from dragon_test_helpers.architecture import documented_nodes
@@ -26,6 +26,7 @@ pytestmark = pytest.mark.browser
 
 LANDSCAPE = "dragon_editor_96x64.png"  # non-square on purpose: 96 x 64
 PORTRAIT = "dragon_editor_64x96.png"
+LARGE = "dragon_editor_4096x4096.png"  # large enough for the brush to reach the node's limit on drawing work
 VUE_SETTING = "Comfy.VueNodes.Enabled"
 OUR_SOURCES = ("dragon_editor", "DragonDiffusion")
 OUR_SCRIPTS = f"/extensions/{PACK_FOLDER_NAME}/"
@@ -73,6 +74,7 @@ def server(comfy_server):
     input_dir.mkdir(parents=True, exist_ok=True)
     _scene(96, 64).save(input_dir / LANDSCAPE)
     _scene(64, 96).save(input_dir / PORTRAIT)
+    Image.new("RGB", (4096, 4096), (90, 120, 160)).save(input_dir / LARGE)
     # A fresh server opens the Templates dialog on the first visit, possibly after open_comfy's Escape.
     status, raw = comfy_server.request("POST", "/settings/Comfy.TutorialCompleted", True)
     assert status == 200, raw
@@ -102,15 +104,20 @@ def _close_dialogs(page):
         page.wait_for_timeout(200)
 
 
+def load_image_node(node_id, pos, order, links, image=LANDSCAPE):
+    """A LoadImage node as a saved workflow holds it, its IMAGE output feeding the links ``links``."""
+    return {"id": node_id, "type": "LoadImage", "pos": list(pos), "size": [300, 330], "flags": {}, "order": order,
+            "mode": 0, "inputs": [], "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": list(links)},
+                                                 {"name": "MASK", "type": "MASK", "links": None}],
+            "properties": {}, "widgets_values": [image, "image"]}
+
+
 def workflow(drag_json="{}", move_json="{}", dx=0, dy=0, image=LANDSCAPE):
     """LoadImage -> DragonEditDrag and LoadImage -> DragonEditMove, as a saved workflow file has them."""
     return {
         "last_node_id": 3, "last_link_id": 2,
         "nodes": [
-            {"id": 1, "type": "LoadImage", "pos": [20, 60], "size": [300, 330], "flags": {}, "order": 0, "mode": 0,
-             "inputs": [], "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": [1, 2]},
-                                       {"name": "MASK", "type": "MASK", "links": None}],
-             "properties": {}, "widgets_values": [image, "image"]},
+            load_image_node(1, (20, 60), 0, [1, 2], image),
             {"id": 2, "type": "DragonEditDrag", "pos": [360, 60], "size": [440, 640], "flags": {}, "order": 1,
              "mode": 0, "inputs": [{"name": "image", "type": "IMAGE", "link": 1}],
              "outputs": [{"name": "edit", "type": "DRAGON_EDIT", "links": None}],
@@ -260,10 +267,7 @@ def set_vue_nodes(page, enabled: bool):
 
 def test_drag_editor_points_brush_undo_and_reload(ui):
     page = ui.page
-    load_workflow(page, workflow())
-    wait_image(page, 2, 96, 64)
-    focus(page, 2)
-    fit = Fit(page, 2, 96, 64)
+    fit = open_editor(page, workflow(), 2)
 
     # two handle -> target pairs by clicking
     h1 = click(page, fit, 20.3, 30.6)
@@ -354,10 +358,7 @@ def test_drag_editor_points_brush_undo_and_reload(ui):
 
 def test_move_editor_box_and_arrow_set_dx_dy(ui):
     page = ui.page
-    load_workflow(page, workflow())
-    wait_image(page, 3, 96, 64)
-    focus(page, 3)
-    fit = Fit(page, 3, 96, 64)
+    fit = open_editor(page, workflow(), 3)
     assert editor(page, 3).get_attribute("data-mode") == "box"
 
     drag(page, fit, (13.2, 13.6), (45.4, 44.8))
@@ -608,16 +609,22 @@ def focus_for(page, renderer, node_id):
         focus(page, node_id)
 
 
+def open_editor(page, wf, node_id, renderer="classic", also=()):
+    """Load ``wf`` (waiting for the editors of ``node_id`` and ``also`` on the Vue renderer), wait for node
+    ``node_id``'s editor to show its 96x64 image, bring it into view, and return its Fit."""
+    load_for(page, renderer, wf, node_id, *also)
+    wait_image(page, node_id, 96, 64)
+    focus_for(page, renderer, node_id)
+    return Fit(page, node_id, 96, 64)
+
+
 def hint(page, node_id):
     return editor(page, node_id).locator(".dragon-editor-hint").text_content()
 
 
 def test_a_new_box_replaces_the_box_and_shift_adds_one(ui, renderer):
     page = ui.page
-    load_for(page, renderer, workflow(), 3)
-    wait_image(page, 3, 96, 64)
-    focus_for(page, renderer, 3)
-    fit = Fit(page, 3, 96, 64)
+    fit = open_editor(page, workflow(), 3, renderer)
     assert "replaces" in hint(page, 3) and "Shift" in hint(page, 3), hint(page, 3)
     drag(page, fit, (10.0, 10.0), (30.0, 30.0))
     wait_json(page, 3, "s => s.boxes.length === 1")
@@ -636,10 +643,7 @@ def test_a_new_box_replaces_the_box_and_shift_adds_one(ui, renderer):
 
 def test_one_undo_history_and_keyboard_shortcuts(ui, renderer):
     page = ui.page
-    load_for(page, renderer, workflow(), 2, 3)
-    wait_image(page, 2, 96, 64)
-    focus_for(page, renderer, 2)
-    fit = Fit(page, 2, 96, 64)
+    fit = open_editor(page, workflow(), 2, renderer, also=(3,))
     # Esc cancels a pending handle
     click(page, fit, 20.0, 20.0)
     assert editor(page, 2).get_attribute("data-pending") == "1"
@@ -757,14 +761,8 @@ def paste_workflow(dx=0, dy=0, scale=1.0, box=(20, 15, 24, 20)):
     return {
         "last_node_id": 4, "last_link_id": 4,
         "nodes": [
-            {"id": 1, "type": "LoadImage", "pos": [20, 60], "size": [300, 330], "flags": {}, "order": 0, "mode": 0,
-             "inputs": [], "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": [1]},
-                                       {"name": "MASK", "type": "MASK", "links": None}],
-             "properties": {}, "widgets_values": [LANDSCAPE, "image"]},
-            {"id": 2, "type": "LoadImage", "pos": [20, 420], "size": [300, 330], "flags": {}, "order": 1, "mode": 0,
-             "inputs": [], "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": [2, 3]},
-                                       {"name": "MASK", "type": "MASK", "links": None}],
-             "properties": {}, "widgets_values": [LANDSCAPE, "image"]},
+            load_image_node(1, (20, 60), 0, [1]),
+            load_image_node(2, (20, 420), 1, [2, 3]),
             {"id": 3, "type": "DragonBoxToMask", "pos": [20, 780], "size": [300, 200], "flags": {}, "order": 2,
              "mode": 0, "inputs": [{"name": "image", "type": "IMAGE", "link": 3}],
              "outputs": [{"name": "mask", "type": "MASK", "links": [4]}], "properties": {},
@@ -785,10 +783,7 @@ def paste_workflow(dx=0, dy=0, scale=1.0, box=(20, 15, 24, 20)):
 
 def test_paste_editor_drags_the_outline_to_dx_dy_and_its_corner_to_scale(ui, renderer):
     page = ui.page
-    load_for(page, renderer, paste_workflow(), 4)
-    wait_image(page, 4, 96, 64)
-    focus_for(page, renderer, 4)
-    fit = Fit(page, 4, 96, 64)
+    fit = open_editor(page, paste_workflow(), 4, renderer)
     assert editor(page, 4).get_attribute("data-mode") == "place"
     centre = (20 + 12, 15 + 10)
     drag(page, fit, centre, (centre[0] + 30, centre[1] + 12))
@@ -820,3 +815,36 @@ def test_web_scripts_use_documented_front_end_apis_only():
         assert ".prototype" not in code, f"{where} patches a prototype (use the extension hooks)"
         assert "setInterval" not in code, f"{where} polls (use the front end's events)"
         assert len(text.splitlines()) <= 500, f"{where} has more than 500 lines"
+
+
+def test_the_brush_stops_where_the_node_would_refuse_more_drawing_work(ui):
+    """The node bounds the drawing work of editor_json (dab squares summed, EDITOR_MAX_BRUSH_PIXELS): a stroke
+    stops at that budget with the reason in the status line, and the saved JSON is one the node accepts."""
+    page = ui.page
+    load_workflow(page, workflow(image=LARGE))
+    wait_image(page, 2, 4096, 4096, timeout=30_000)
+    focus(page, 2)
+    fit = Fit(page, 2, 4096, 4096)
+    press(page, 2, "Brush")
+    set_brush(page, 2, 1024)  # the largest the editor offers: a quarter of the image's side
+    assert editor(page, 2).locator(".dragon-editor-size-value").text_content() == "1024"
+    # back and forth inside the image: every dab's square (2049 x 2049) lies whole inside it
+    a, b = (1024, 2048), (3072, 2048)
+    page.mouse.move(*fit.client(*a))
+    page.mouse.down()
+    for k in range(300):
+        page.mouse.move(*fit.client(*(b if k % 2 == 0 else a)))
+    page.mouse.up()
+    assert "at most 2.15e9" in hint(page, 2) and "stroke stops" in hint(page, 2), hint(page, 2)
+    text = widget_value(page, 2, "editor_json")
+    size = ImageSize(4096, 4096)
+    state = parse_editor_json(text, size)  # the node accepts it
+    work = brush_pixels(state.strokes, size)
+    # it stopped at the budget, not before: one more whole dab would have passed it
+    assert work <= EDITOR_MAX_BRUSH_PIXELS < work + 2049 * 2049, (len(state.strokes), work)
+    assert len(state.strokes) == EDITOR_MAX_BRUSH_PIXELS // (2049 * 2049), len(state.strokes)
+    # a new stroke is refused outright, and says why
+    page.wait_for_timeout(4_200)  # the first notice times out
+    click(page, fit, 2048, 2048)
+    assert widget_value(page, 2, "editor_json") == text
+    assert "at most 2.15e9" in hint(page, 2), hint(page, 2)

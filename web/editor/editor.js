@@ -3,7 +3,7 @@
 // build its DOM (toolbar.js). The widget values are the only saved state: they survive save/load, copy/paste
 // and ComfyUI's undo, and the editor re-reads them whenever they change.
 
-import { KINDS, LIMITS, clamp, emptyState, outsideWarning, parseEditorJson, regionBounds, serializeState } from "./state.js";
+import { KINDS, clamp, emptyState, limitProblem, outsideWarning, parseEditorJson, regionBounds, serializeState } from "./state.js";
 import { ImageSlot, sourceForInput, upstreamNode } from "./image_source.js";
 import { buildDom, updateToolbar } from "./toolbar.js";
 import { render } from "./drawing.js";
@@ -151,8 +151,10 @@ export class DragonEditor {
     };
   }
 
-  /** Finish a change: write the widgets and record it as one undo step of the graph. */
-  commit(snap) {
+  /** Finish a change: write the widgets and record it as one undo step of the graph. A change whose
+   * editor_json the node would refuse is taken back, with the reason in the status line; one that only removes
+   * (`removal`: Delete, right-click, Clear) always goes through, as it can only bring the JSON nearer the limits. */
+  commit(snap, { removal = false } = {}) {
     if (this.preview) {
       const { dx, dy, scale } = this.preview;
       this.preview = null;
@@ -161,12 +163,13 @@ export class DragonEditor {
       if (this.widget("scale")) this.setWidgetValue("scale", scale);
       this.node.setDirtyCanvas?.(true, true);
     }
-    const text = serializeState(this.state);
-    if (text.length > LIMITS.chars || this.state.strokes.length > LIMITS.strokes) {
+    const problem = removal ? null : limitProblem(this.state, this.imageSize());
+    if (problem) {
       this.restore(snap);
-      this.flash(`Too much painting for editor_json (${LIMITS.chars} characters): use a larger brush or a box.`);
+      this.flash(problem);
       return;
     }
+    const text = serializeState(this.state);
     if (this.spec.json && text !== this.lastText) this.writeState();
     recordChange();
     this.maskDirty = true;
@@ -227,7 +230,7 @@ export class DragonEditor {
         return;
       }
     }
-    this.commit(snap);
+    this.commit(snap, { removal: true });
   }
 
   setMode(mode) {
@@ -256,9 +259,10 @@ export class DragonEditor {
     updateToolbar(this);
   }
 
+  /** What the node would refuse about the saved state on this image (made for another image, or loaded). */
   outsideImage() {
     const size = this.imageSize();
-    return size ? outsideWarning(this.state, size) : null;
+    return size ? outsideWarning(this.state, size) ?? limitProblem(this.state, size) : null;
   }
 
   // -- image ---------------------------------------------------------------------------------------------
@@ -301,7 +305,8 @@ export class DragonEditor {
     if (image && status === "ready") {
       const longest = Math.max(image.naturalWidth, image.naturalHeight);
       if (this.brush == null) this.brush = clamp(Math.round(longest / 24), 2, 64);
-      const max = Math.max(8, Math.round(longest / 4));
+      // at most a quarter of the image's longest side, and never more than the node allows (the image's size)
+      const max = Math.min(longest, Math.max(8, Math.round(longest / 4)));
       this.sizeInput.max = String(max);
       this.brush = clamp(this.brush, 1, max);
       this.sizeInput.value = String(this.brush);
