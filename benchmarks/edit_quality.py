@@ -69,10 +69,10 @@ class Case:
 
 
 def load_synthetic():
-    """demo/synthetic.py by path (numpy only), so scenes need neither ComfyUI nor the repo root on sys.path."""
-    from dragon_dev.bootstrap import load_module
+    """demo/synthetic.py (numpy only), so scenes need neither ComfyUI nor the repo root on sys.path."""
+    from dragon_dev.bootstrap import demo_module
 
-    return load_module("demo/synthetic.py", "dragon_demo_synthetic")
+    return demo_module("synthetic")
 
 
 def make_cases(n_scenes: int, modes=MODES, first_seed: Optional[int] = None) -> list[Case]:

@@ -121,7 +121,7 @@ def plain(w: Workload) -> torch.Tensor:
     inv = comfy.samplers.CFGGuider(w.model)
     inv.set_conds(w.positive, w.positive)
     inv.set_cfg(1.0)
-    sampler = samplers._SigmaPassThrough(samplers.inversion_sampler_function, extra_options={"bank": bank})
+    sampler = comfy.samplers.KSAMPLER(samplers.inversion_sampler_function, extra_options={"bank": bank})
     x_T = inv.sample(torch.zeros_like(w.latent["samples"]), w.latent["samples"], sampler, sigmas, disable_pbar=True,
                      seed=0)
     guider = comfy.samplers.CFGGuider(w.model)

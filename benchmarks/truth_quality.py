@@ -1,4 +1,5 @@
-"""Edit quality scored against the true edited image, on structured held-out scenes (demo/scenes.py).
+"""Edit quality scored against the true edited image, on structured held-out scenes (demo/scenes.py,
+their edits demo/scene_edits.py).
 
 Every case comes with its truth: the edited scene rendered exactly (what lay behind a moved object included),
 the scene without the edited object, the object's masks before and after and the bystanders' masks. Per mode
@@ -54,10 +55,17 @@ METRICS = ("success", "whole_psnr", "vacated_psnr", "object_psnr", "object_iou",
 
 
 def load_scenes():
-    """demo/scenes.py by path (numpy + Pillow), so cases need neither ComfyUI nor the repo root on sys.path."""
-    from dragon_dev.bootstrap import load_module  # edit_quality put scripts/ on sys.path
+    """demo/scenes.py (numpy + Pillow), so scenes need neither ComfyUI nor the repo root on sys.path."""
+    from dragon_dev.bootstrap import demo_module  # edit_quality put scripts/ on sys.path
 
-    return load_module("demo/scenes.py", "dragon_demo_scenes")
+    return demo_module("scenes")
+
+
+def load_edits():
+    """demo/scene_edits.py: the edit cases and their truths (numpy + Pillow + scipy)."""
+    from dragon_dev.bootstrap import demo_module
+
+    return demo_module("scene_edits")
 
 
 @dataclass
@@ -93,9 +101,9 @@ def prepare(case) -> TruthCase:
 
 
 def make_cases(n_scenes: int, modes, first_seed: Optional[int] = None) -> list[TruthCase]:
-    scenes = load_scenes()
-    start = scenes.HELDOUT_SEED_START + 20_000 if first_seed is None else first_seed
-    return [prepare(c) for mode in modes for c in scenes.edit_cases(mode, n_scenes, start)]
+    edits = load_edits()
+    start = edits.HELDOUT_SEED_START + 20_000 if first_seed is None else first_seed
+    return [prepare(c) for mode in modes for c in edits.edit_cases(mode, n_scenes, start)]
 
 
 # ------------------------------------------------------------------------------------------------- scoring
@@ -315,11 +323,11 @@ def contact_sheet(results: list, path: Path, zoom: int = 2, per_mode: int = 2) -
 
 
 def main(argv: Optional[list[str]] = None) -> None:
-    scenes = load_scenes()
+    edits = load_edits()
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--scenes", type=int, default=20, help="held-out scenes per mode (default 20)")
     ap.add_argument("--steps", type=int, default=50)
-    ap.add_argument("--modes", default=",".join(scenes.MODES))
+    ap.add_argument("--modes", default=",".join(edits.MODES))
     ap.add_argument("--variants", default=",".join(edit_quality.VARIANTS),
                     help="comma-separated names from edit_quality.VARIANTS; '' for the fixed rows only")
     ap.add_argument("--out", default="out/truth_quality")

@@ -20,7 +20,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
-from dragon_dev.bootstrap import load_module  # noqa: E402  (the one bootstrap)
+from dragon_dev.bootstrap import demo_module, load_module  # noqa: E402  (the one bootstrap)
 
 TARGETS = {"vae_psnr": 32.0, "inversion_psnr": 30.0, "move_success": 0.7, "move_background_psnr": 25.0}
 # The paper preset's variant name in benchmarks/edit_quality.VARIANTS, and the stand-in while it is missing.
@@ -35,22 +35,22 @@ def autoencoder_figures(weights: Path, n_scenes: int, n_inverted: int) -> tuple[
     """(VAE round trip PSNR, 50-step DDIM inversion + reconstruction PSNR against the round trip)."""
     import torch
 
-    train = _load("dragon_demo_training", REPO / "demo" / "train_demo_model.py")
-    train.init_comfy()
+    _load("dragon_demo_training", REPO / "demo" / "train_demo_model.py").init_comfy()
     import comfy.sample
 
-    patcher, vae, positive, negative = train.load_for_preview(weights)
-    seeds = range(train.scenes.HELDOUT_SEED_START, train.scenes.HELDOUT_SEED_START + n_scenes)
-    images = torch.from_numpy(train.scenes.render_batch(seeds))
+    scenes, common, export = demo_module("scenes"), demo_module("train_common"), demo_module("train_export")
+    patcher, vae, positive, negative = export.load_for_preview(weights)
+    seeds = range(scenes.HELDOUT_SEED_START, scenes.HELDOUT_SEED_START + n_scenes)
+    images = torch.from_numpy(scenes.render_batch(seeds))
     with torch.no_grad():
         latent = vae.encode(images)
         round_trip = vae.decode(latent)
-        vae_psnr = train.psnr(round_trip, images)
+        vae_psnr = common.psnr(round_trip, images)
         few = latent[:n_inverted]
-        x_t, sigmas = train.ddim_invert(patcher, few, positive[0][0].expand(len(few), -1, -1), 50)
+        x_t, sigmas = export.ddim_invert(patcher, few, positive[0][0].expand(len(few), -1, -1), 50)
         recon = comfy.sample.sample(patcher, x_t / sigmas[0], 50, 1.0, "ddim", "ddim_uniform", positive, negative,
                                     torch.zeros_like(few), disable_pbar=True, seed=0)
-        inversion_psnr = train.psnr(vae.decode(recon), round_trip[:n_inverted])
+        inversion_psnr = common.psnr(vae.decode(recon), round_trip[:n_inverted])
     return vae_psnr, inversion_psnr
 
 

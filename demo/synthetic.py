@@ -14,12 +14,14 @@ Coordinates are image pixels, x right, y down, pixel (i, j) covers [j, j+1) x [i
 """
 from __future__ import annotations
 
-import colorsys
 import math
 from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
+
+from . import raster
+from .colours import Color, TwoColourFill, hsv
 
 SHAPES: tuple[str, ...] = ("disc", "square", "triangle", "star", "hexagon", "cross")
 BACKGROUND_KINDS: tuple[str, ...] = ("gradient", "radial", "stripes", "noise")
@@ -27,8 +29,6 @@ DEFAULT_SIZE = 64
 HELDOUT_SEED_START = 1_000_000
 OBJECT_SIZE_RANGE = (10.0, 24.0)
 
-_SUPERSAMPLE = 4  # per axis, for anti-aliased coverage
-Color = tuple[float, float, float]
 
 
 @dataclass(frozen=True)
@@ -49,22 +49,18 @@ class SceneObject:
 
 
 @dataclass(frozen=True)
-class Background:
+class Background(TwoColourFill):
     """A smooth background between two colours. ``angle`` orients gradients/stripes, ``frequency`` is the number
     of stripe periods across the image (stripes) or the noise grid cells per side (noise), ``seed`` fixes the
     noise pattern, ``center`` is the radial gradient's centre as a fraction of the image side."""
 
-    kind: str
-    color_a: Color
-    color_b: Color
+    KINDS = BACKGROUND_KINDS
+    WHAT = "background"
+
     angle: float = 0.0
     frequency: float = 2.0
     seed: int = 0
     center: tuple[float, float] = (0.5, 0.5)
-
-    def __post_init__(self) -> None:
-        if self.kind not in BACKGROUND_KINDS:
-            raise ValueError(f"unknown background {self.kind!r}; expected one of {BACKGROUND_KINDS}")
 
 
 @dataclass(frozen=True)
@@ -146,17 +142,12 @@ def _inside(obj: SceneObject, px: np.ndarray, py: np.ndarray) -> np.ndarray:
 def object_coverage(obj: SceneObject, height: int, width: int) -> np.ndarray:
     """Anti-aliased coverage in [0, 1], float32 [height, width]."""
     cover = np.zeros((height, width), dtype=np.float32)
-    r = obj.size / 2 + 1
-    x0, x1 = max(int(math.floor(obj.center[0] - r)), 0), min(int(math.ceil(obj.center[0] + r)), width)
-    y0, y1 = max(int(math.floor(obj.center[1] - r)), 0), min(int(math.ceil(obj.center[1] + r)), height)
-    if x0 >= x1 or y0 >= y1:
+    grid = raster.sample_points(obj.center, obj.size / 2 + 1, height, width)
+    if grid is None:
         return cover
-    offsets = (np.arange(_SUPERSAMPLE) + 0.5) / _SUPERSAMPLE
-    xs = (np.arange(x0, x1)[:, None] + offsets[None, :]).reshape(-1)
-    ys = (np.arange(y0, y1)[:, None] + offsets[None, :]).reshape(-1)
-    px, py = np.meshgrid(xs, ys)
-    hits = _inside(obj, px, py).reshape(y1 - y0, _SUPERSAMPLE, x1 - x0, _SUPERSAMPLE)
-    cover[y0:y1, x0:x1] = hits.mean(axis=(1, 3))
+    box, px, py = grid
+    x0, y0, x1, y1 = box
+    cover[y0:y1, x0:x1] = raster.pixel_means(_inside(obj, px, py), box)
     return cover
 
 
@@ -230,20 +221,15 @@ def _bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
     return (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
 
 
-def _hsv(h: float, s: float, v: float) -> Color:
-    r, g, b = colorsys.hsv_to_rgb(h % 1.0, s, v)
-    return (round(r, 4), round(g, 4), round(b, 4))
-
-
 def random_object_color(rng: np.random.Generator) -> Color:
-    return _hsv(rng.random(), rng.uniform(0.65, 1.0), rng.uniform(0.6, 1.0))
+    return hsv(rng.random(), rng.uniform(0.65, 1.0), rng.uniform(0.6, 1.0))
 
 
 def random_background(rng: np.random.Generator) -> Background:
     kind = BACKGROUND_KINDS[int(rng.integers(len(BACKGROUND_KINDS)))]
     hue = rng.random()
-    color_a = _hsv(hue, rng.uniform(0.0, 0.3), rng.uniform(0.15, 0.95))
-    color_b = _hsv(hue + rng.uniform(-0.15, 0.15), rng.uniform(0.0, 0.3), rng.uniform(0.15, 0.95))
+    color_a = hsv(hue, rng.uniform(0.0, 0.3), rng.uniform(0.15, 0.95))
+    color_b = hsv(hue + rng.uniform(-0.15, 0.15), rng.uniform(0.0, 0.3), rng.uniform(0.15, 0.95))
     frequency = rng.uniform(1.0, 4.0) if kind == "stripes" else float(rng.integers(2, 6))
     return Background(kind=kind, color_a=color_a, color_b=color_b, angle=float(rng.uniform(0, 2 * math.pi)),
                       frequency=float(frequency), seed=int(rng.integers(2**31)),

@@ -114,8 +114,15 @@ def default_guidance(mode: str, steps: int, schedule: str = "DragonDiffusion") -
     if schedule == "DiffEditor":
         cfg = replace(cfg,
                       sde_steps=frozenset(range(_at_fraction(steps, 10) + 1, _at_fraction(steps, 20))),
-                      time_travel_steps=frozenset(_at_fraction(steps, i) for i in (22, 24, 26, 28)))
+                      time_travel_steps=time_travel_step_schedule(steps))
     return cfg
+
+
+def time_travel_step_schedule(steps: int) -> frozenset[int]:
+    """DiffEditor's time-travel steps (22, 24, 26, 28 of 50) at ``steps``. The last step is left out: it ends at
+    the clean latent, where re-inverting would need eps at sigma 0 (a division by zero); at 50 steps the window
+    is mid-trajectory, and only a count of 3 or fewer maps a step of it onto the last."""
+    return frozenset(i for i in (_at_fraction(steps, k) for k in (22, 24, 26, 28)) if i < steps - 1)
 
 
 def paper_guidance(mode: str, steps: int, preset: str) -> GuidanceConfig:

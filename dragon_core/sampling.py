@@ -37,7 +37,7 @@ def sample_dragon(denoise: DenoiseFn, x: Tensor, sigmas: Tensor, *,
         raise ValueError("time travel needs invert_eps")
     for i in range(len(sigmas) - 1):
         sigma, sigma_next = sigmas[i], sigmas[i + 1]
-        repeats = time_travel_repeats if i in time_travel_steps else 1
+        repeats = time_travel_repeats if is_time_travel_step(i, sigma_next, time_travel_steps) else 1
         for r in range(repeats):
             x0 = denoise(x, sigma, i)
             if is_sde_step(i, sigma_next, sde_steps):
@@ -56,6 +56,11 @@ def sample_dragon(denoise: DenoiseFn, x: Tensor, sigmas: Tensor, *,
 
 def is_sde_step(step: int, sigma_next: Tensor | float, sde_steps: frozenset[int]) -> bool:
     return step in sde_steps and float(sigma_next) > 0
+
+
+def is_time_travel_step(step: int, sigma_next: Tensor | float, time_travel_steps: frozenset[int]) -> bool:
+    """A step that ends at sigma 0 is never repeated: re-inverting from the clean latent would divide by 0."""
+    return step in time_travel_steps and float(sigma_next) > 0
 
 
 def sde_eta_map(region: Tensor, eta_inside: float, eta_outside: float, dtype: torch.dtype = torch.float32) -> Tensor:

@@ -21,6 +21,7 @@ import folder_paths
 from PIL import Image
 
 from ..demo import architecture, synthetic
+from .node_declaration import node
 
 _LOCK = threading.Lock()
 _BUILT: dict[str, tuple[comfy.model_patcher.ModelPatcher, comfy.sd.VAE]] = {}
@@ -81,23 +82,22 @@ def render_example(name: str) -> torch.Tensor:
     return torch.from_numpy(synthetic.render_scene(scenes[name]).image).unsqueeze(0)
 
 
+@node("DragonDiffusion/demo", "load",
+      outputs=[("MODEL", "model",
+                "The demo UNet (eps prediction, SD-1.5 noise schedule, 16x16x4 latents for 64x64 images)."),
+               ("VAE", "vae",
+                "The demo autoencoder (4x downscale): use it with the stock VAE Encode / VAE Decode nodes."),
+               ("CONDITIONING", "positive",
+                "The learned 'scene' conditioning the model was trained with (there is no text encoder)."),
+               ("CONDITIONING", "negative", "The learned null conditioning, for classifier-free guidance."),
+               ("IMAGE", "example_image",
+                "The chosen built-in example scene (64x64), an image the model knows how to edit.")],
+      aliases=["dragondiffusion demo", "drag demo", "tiny model", "cpu demo model", "example scenes"])
 class DragonDemoModel:
-    DESCRIPTION = ("Loads the embedded demo model: a tiny latent diffusion model (eps UNet + small AutoencoderKL, "
-                   "about 10 MB) trained by demo/train_demo_model.py on synthetic 64x64 scenes of coloured shapes. "
-                   "It runs DragonDiffusion edits on a CPU without downloading anything. A toy yardstick, not an "
-                   "image generator: load real checkpoints with ComfyUI's checkpoint loader as usual.")
-    CATEGORY = "DragonDiffusion/demo"
-    FUNCTION = "load"
-    RETURN_TYPES = ("MODEL", "VAE", "CONDITIONING", "CONDITIONING", "IMAGE")
-    RETURN_NAMES = ("model", "vae", "positive", "negative", "example_image")
-    SEARCH_ALIASES = ["dragondiffusion demo", "drag demo", "tiny model", "cpu demo model", "example scenes"]
-    OUTPUT_TOOLTIPS = (
-        "The demo UNet (eps prediction, SD-1.5 noise schedule, 16x16x4 latents for 64x64 images).",
-        "The demo autoencoder (4x downscale): use it with the stock VAE Encode / VAE Decode nodes.",
-        "The learned 'scene' conditioning the model was trained with (there is no text encoder).",
-        "The learned null conditioning, for classifier-free guidance.",
-        "The chosen built-in example scene (64x64), an image the model knows how to edit.",
-    )
+    """Loads the embedded demo model: a tiny latent diffusion model (eps UNet + small AutoencoderKL, about 10 MB)
+    trained by demo/train_demo_model.py on synthetic 64x64 scenes of coloured shapes. It runs DragonDiffusion edits
+    on a CPU without downloading anything. A toy yardstick, not an image generator: load real checkpoints with
+    ComfyUI's checkpoint loader as usual."""
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, Any]:

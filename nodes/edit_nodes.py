@@ -17,6 +17,7 @@ from ..dragon_core.edits import check_mask, make_appearance_edit, make_drag_edit
 from ..dragon_core.grids import ImageSize
 from ..dragon_core.errors import DragonInputError
 from ..dragon_core.point_lists import POINT_LIST_FORM, pair_point_lists
+from .node_declaration import node
 from .node_errors import user_errors
 
 CATEGORY = "DragonDiffusion/edit"
@@ -80,36 +81,45 @@ def _offset(dx, dy):
     return float(dx), float(dy)
 
 
+def _pixel_offset(tooltip: str) -> tuple:
+    return ("INT", {"default": 0, "min": -_MAX_OFFSET, "max": _MAX_OFFSET, "tooltip": tooltip})
+
+
+def _scale_factor(tooltip: str) -> tuple:
+    return ("FLOAT", {"default": 1.0, "min": 0.05, "max": 20.0, "step": 0.01, "tooltip": tooltip})
+
+
+def _two_image_inputs(image: str, reference_image: str, reference_mask: str) -> dict:
+    """The inputs appearance and paste open with, in this order (tooltips given): the base image, then the reference
+    image, its memory bank and its object."""
+    return {"image": ("IMAGE", {"tooltip": image}),
+            "reference_image": ("IMAGE", {"tooltip": reference_image}),
+            "reference_bank": ("DRAGON_BANK", {"tooltip": "Memory bank of the reference image (same MODEL, steps)."}),
+            "reference_mask": ("MASK", {"tooltip": reference_mask})}
+
+
 def _no_points(state: EditorState, node: str, instead: str) -> None:
     if len(state.points):
         raise DragonInputError("editor_json.points", f"{node} does not use handle/target points; {instead}")
 
 
+@node(CATEGORY, "build",
+      outputs=[("DRAGON_EDIT", "edit",
+                'The move/resize edit: connect to DragonSampler, DragonGuider or DragonStartLatent ("edit").')],
+      aliases=["move object", "drag object", "resize object", "object move", "point edit", "dragondiffusion",
+               "diffeditor"])
 class DragonEditMove:
-    DESCRIPTION = ("Object moving and resizing: the object (box, painted region and/or mask) is moved by (dx, dy) "
-                   "pixels and scaled by `scale`; the place it leaves is filled like its surroundings (or like "
-                   "fill_mask).")
-    CATEGORY = CATEGORY
-    RETURN_TYPES = ("DRAGON_EDIT",)
-    RETURN_NAMES = ("edit",)
-    SEARCH_ALIASES = ["move object", "drag object", "resize object", "object move", "point edit", "dragondiffusion",
-                      "diffeditor"]
-    OUTPUT_TOOLTIPS = (
-        'The move/resize edit: connect to DragonSampler, DragonGuider or DragonStartLatent ("edit").',
-    )
-    FUNCTION = "build"
+    """Object moving and resizing: the object (box, painted region and/or mask) is moved by (dx, dy) pixels and
+    scaled by `scale`; the place it leaves is filled like its surroundings (or like fill_mask)."""
 
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
             "image": ("IMAGE", {"tooltip": "The image being edited (the one VAE-encoded for the inversion); gives the "
                                            "size and the editor's background."}),
-            "dx": ("INT", {"default": 0, "min": -_MAX_OFFSET, "max": _MAX_OFFSET,
-                           "tooltip": "Horizontal move of the object's centre in pixels (+ right)."}),
-            "dy": ("INT", {"default": 0, "min": -_MAX_OFFSET, "max": _MAX_OFFSET,
-                           "tooltip": "Vertical move of the object's centre in pixels (+ down)."}),
-            "scale": ("FLOAT", {"default": 1.0, "min": 0.05, "max": 20.0, "step": 0.01,
-                                "tooltip": "Object size factor (1 = move only; 1.5 = 50% larger)."}),
+            "dx": _pixel_offset("Horizontal move of the object's centre in pixels (+ right)."),
+            "dy": _pixel_offset("Vertical move of the object's centre in pixels (+ down)."),
+            "scale": _scale_factor("Object size factor (1 = move only; 1.5 = 50% larger)."),
             "editor_json": ("STRING", {"default": "{}", "multiline": True, "tooltip": EDITOR_TOOLTIP +
                                        ". Move uses boxes and strokes for the object; the editor's arrow sets dx, dy."}),
         }, "optional": {
@@ -128,18 +138,14 @@ class DragonEditMove:
                                _source("object_mask", painted, given)),)
 
 
+@node(CATEGORY, "build",
+      outputs=[("DRAGON_EDIT", "edit",
+                'The content drag edit: connect to DragonSampler, DragonGuider or DragonStartLatent ("edit").')],
+      aliases=["drag", "drag points", "point edit", "point drag", "dragdiffusion", "draggan", "move object",
+               "dragondiffusion"])
 class DragonEditDrag:
-    DESCRIPTION = ("Content dragging: each handle point's content is dragged to its target point. Paint the region "
-                   "allowed to change (or connect region_mask) to keep the rest of the image fixed.")
-    CATEGORY = CATEGORY
-    RETURN_TYPES = ("DRAGON_EDIT",)
-    RETURN_NAMES = ("edit",)
-    SEARCH_ALIASES = ["drag", "drag points", "point edit", "point drag", "dragdiffusion", "draggan", "move object",
-                      "dragondiffusion"]
-    OUTPUT_TOOLTIPS = (
-        'The content drag edit: connect to DragonSampler, DragonGuider or DragonStartLatent ("edit").',
-    )
-    FUNCTION = "build"
+    """Content dragging: each handle point's content is dragged to its target point. Paint the region allowed to
+    change (or connect region_mask) to keep the rest of the image fixed."""
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -172,26 +178,21 @@ class DragonEditDrag:
         return (make_drag_edit(points[:, :2], points[:, 2:], size, region),)
 
 
+@node(CATEGORY, "build",
+      outputs=[("DRAGON_EDIT", "edit",
+                'The appearance replacement edit: connect to DragonSampler, DragonGuider or DragonStartLatent '
+                '("edit").')],
+      aliases=["appearance replacement", "replace appearance", "texture transfer", "restyle object",
+               "dragondiffusion"])
 class DragonEditAppearance:
-    DESCRIPTION = ("Appearance replacement: the base object (box/strokes/base_mask) takes the look of the reference "
-                   "object (reference_mask) of a second image, inverted with its own DragonDDIMInversion.")
-    CATEGORY = CATEGORY
-    RETURN_TYPES = ("DRAGON_EDIT",)
-    RETURN_NAMES = ("edit",)
-    SEARCH_ALIASES = ["appearance replacement", "replace appearance", "texture transfer", "restyle object",
-                      "dragondiffusion"]
-    OUTPUT_TOOLTIPS = (
-        'The appearance replacement edit: connect to DragonSampler, DragonGuider or DragonStartLatent ("edit").',
-    )
-    FUNCTION = "build"
+    """Appearance replacement: the base object (box/strokes/base_mask) takes the look of the reference object
+    (reference_mask) of a second image, inverted with its own DragonDDIMInversion."""
 
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
-            "image": ("IMAGE", {"tooltip": "The base image being edited."}),
-            "reference_image": ("IMAGE", {"tooltip": "The image whose object lends its appearance."}),
-            "reference_bank": ("DRAGON_BANK", {"tooltip": "Memory bank of the reference image (same MODEL, steps)."}),
-            "reference_mask": ("MASK", {"tooltip": "The reference object (e.g. DragonBoxToMask on reference_image)."}),
+            **_two_image_inputs("The base image being edited.", "The image whose object lends its appearance.",
+                                "The reference object (e.g. DragonBoxToMask on reference_image)."),
             "editor_json": ("STRING", {"default": "{}", "multiline": True, "tooltip": EDITOR_TOOLTIP +
                                        ". Appearance uses boxes and strokes for the base object."}),
         }, "optional": {
@@ -210,29 +211,22 @@ class DragonEditAppearance:
         return (make_appearance_edit(base, ref, reference_bank, size, ref_size, _source("base_mask", painted, given)),)
 
 
+@node(CATEGORY, "build",
+      outputs=[("DRAGON_EDIT", "edit",
+                'The paste edit: connect to DragonSampler, DragonGuider or DragonStartLatent ("edit").')],
+      aliases=["paste object", "object paste", "insert object", "add object", "dragondiffusion"])
 class DragonEditPaste:
-    DESCRIPTION = ("Object pasting: the reference object (reference_mask of reference_image) is pasted into the "
-                   "base image, moved by (dx, dy) from where it is in the reference and scaled by `scale`.")
-    CATEGORY = CATEGORY
-    RETURN_TYPES = ("DRAGON_EDIT",)
-    RETURN_NAMES = ("edit",)
-    SEARCH_ALIASES = ["paste object", "object paste", "insert object", "add object", "dragondiffusion"]
-    OUTPUT_TOOLTIPS = ('The paste edit: connect to DragonSampler, DragonGuider or DragonStartLatent ("edit").',)
-    FUNCTION = "build"
+    """Object pasting: the reference object (reference_mask of reference_image) is pasted into the base image, moved
+    by (dx, dy) from where it is in the reference and scaled by `scale`."""
 
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
-            "image": ("IMAGE", {"tooltip": "The base image receiving the object."}),
-            "reference_image": ("IMAGE", {"tooltip": "The image the object comes from."}),
-            "reference_bank": ("DRAGON_BANK", {"tooltip": "Memory bank of the reference image (same MODEL, steps)."}),
-            "reference_mask": ("MASK", {"tooltip": "The object to paste, on reference_image."}),
-            "dx": ("INT", {"default": 0, "min": -_MAX_OFFSET, "max": _MAX_OFFSET,
-                           "tooltip": "Horizontal offset from the object's place in the reference, pixels (+ right)."}),
-            "dy": ("INT", {"default": 0, "min": -_MAX_OFFSET, "max": _MAX_OFFSET,
-                           "tooltip": "Vertical offset from the object's place in the reference, pixels (+ down)."}),
-            "scale": ("FLOAT", {"default": 1.0, "min": 0.05, "max": 20.0, "step": 0.01,
-                                "tooltip": "Size factor of the pasted object."}),
+            **_two_image_inputs("The base image receiving the object.", "The image the object comes from.",
+                                "The object to paste, on reference_image."),
+            "dx": _pixel_offset("Horizontal offset from the object's place in the reference, pixels (+ right)."),
+            "dy": _pixel_offset("Vertical offset from the object's place in the reference, pixels (+ down)."),
+            "scale": _scale_factor("Size factor of the pasted object."),
         }}
 
     @user_errors
@@ -243,14 +237,11 @@ class DragonEditPaste:
         return (make_paste_edit(ref, _offset(dx, dy), scale, reference_bank, size, ref_size),)
 
 
+@node(CATEGORY, "build",
+      outputs=[("MASK", "mask", "1 inside the box, 0 elsewhere, at the image's size (batch of 1).")],
+      aliases=["box to mask", "rectangle mask", "bbox to mask", "rect mask"])
 class DragonBoxToMask:
-    DESCRIPTION = "A rectangle (x, y, width, height in pixels) of the image as a MASK."
-    CATEGORY = CATEGORY
-    RETURN_TYPES = ("MASK",)
-    RETURN_NAMES = ("mask",)
-    SEARCH_ALIASES = ["box to mask", "rectangle mask", "bbox to mask", "rect mask"]
-    OUTPUT_TOOLTIPS = ("1 inside the box, 0 elsewhere, at the image's size (batch of 1).",)
-    FUNCTION = "build"
+    """A rectangle (x, y, width, height in pixels) of the image as a MASK."""
 
     @classmethod
     def INPUT_TYPES(cls):

@@ -10,47 +10,52 @@ from ..dragon_core.memory_bank import BankPolicy, default_policy
 from .input_checks import check_latent
 from .unet_layout import unet_layout
 from .samplers import INVERSION_ENDS, run_inversion
+from .node_declaration import node
 from .node_errors import user_errors
 
 _DTYPES = {"float16": torch.float16, "int8": torch.int8, "bfloat16": torch.bfloat16, "float32": torch.float32}
 
 
+def _toggle(default: bool, tooltip: str) -> tuple:
+    return ("BOOLEAN", {"default": default, "tooltip": tooltip})
+
+
+def _step(default: int, tooltip: str) -> tuple:
+    """A sampling-step index input (0 to 1000)."""
+    return ("INT", {"default": default, "min": 0, "max": 1000, "tooltip": tooltip})
+
+
+@node("DragonDiffusion/inversion", "build",
+      outputs=[("DRAGON_BANK_OPTIONS", "bank_options",
+                "What DragonDDIMInversion records: connect to its bank_options.")],
+      aliases=["memory bank options", "inversion options", "dragondiffusion"])
 class DragonBankOptions:
-    DESCRIPTION = ("Decides what DDIM inversion records into the memory bank, in the same UNet passes as the "
-                   "inversion: decoder self-attention inputs (identity/background for cross-branch attention) and "
-                   "decoder features (targets of the energy). Connect to DragonDDIMInversion; without it the "
-                   "defaults below are used.")
-    CATEGORY = "DragonDiffusion/inversion"
-    RETURN_TYPES = ("DRAGON_BANK_OPTIONS",)
-    RETURN_NAMES = ("bank_options",)
-    SEARCH_ALIASES = ["memory bank options", "inversion options", "dragondiffusion"]
-    OUTPUT_TOOLTIPS = ("What DragonDDIMInversion records: connect to its bank_options.",)
-    FUNCTION = "build"
+    """Decides what DDIM inversion records into the memory bank, in the same UNet passes as the inversion: decoder
+    self-attention inputs (identity/background for cross-branch attention) and decoder features (targets of the
+    energy). Connect to DragonDDIMInversion; without it the defaults below are used."""
 
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
             "dtype": (list(_DTYPES), {"default": "int8",
-                                      "tooltip": "Storage precision of the bank. float16 halves float32; int8 quantises attention tokens per token (half of float16, error <= 0.4% of each token's largest value; features stay float16)."}),
+                                      "tooltip": "Storage precision of the bank. float16 halves float32; int8 "
+                                                 "quantises attention tokens per token (half of float16, error <= "
+                                                 "0.4% of each token's largest value; features stay float16)."}),
             "storage": (["offload device", "compute device"], {"default": "offload device",
                         "tooltip": "Where the bank lives between steps: ComfyUI's offload device (usually CPU RAM, "
                                    "saves VRAM) or the GPU (faster, uses VRAM)."}),
-            "record_attention": ("BOOLEAN", {"default": True,
-                                 "tooltip": "Record the inversion branch's decoder self-attention inputs for "
-                                            "cross-branch attention (keeps identity and background). Off = lean: "
-                                            "the inversion branch is recomputed at each edit step instead (one more "
-                                            "UNet pass per step, almost no bank memory)."}),
-            "attention_from_step": ("INT", {"default": 0, "min": 0, "max": 1000,
-                                    "tooltip": "First sampling step whose attention is stored. Move/drag use steps >= "
-                                               "10% of the steps; raise this to save memory."}),
-            "record_features": ("BOOLEAN", {"default": False,
-                                "tooltip": "Record the decoder features the energy compares against during the "
-                                           "inversion (faster edits, more bank memory; taken at the "
-                                           "neighbouring inversion level). Off: recomputed on the inverted latent at each guided "
-                                           "step (a UNet pass that stops after the last feature block)."}),
-            "feature_until_step": ("INT", {"default": 30, "min": 0, "max": 1000,
-                                   "tooltip": "Features are stored for steps below this (the guided steps: 30 of 50 by "
-                                              "default; scale it if you change the step count)."}),
+            "record_attention": _toggle(True, "Record the inversion branch's decoder self-attention inputs for "
+                                              "cross-branch attention (keeps identity and background). Off = lean: the "
+                                              "inversion branch is recomputed at each edit step instead (one more UNet "
+                                              "pass per step, almost no bank memory)."),
+            "attention_from_step": _step(0, "First sampling step whose attention is stored. Move/drag use steps >= "
+                                            "10% of the steps; raise this to save memory."),
+            "record_features": _toggle(False, "Record the decoder features the energy compares against during the "
+                                              "inversion (faster edits, more bank memory; taken at the neighbouring "
+                                              "inversion level). Off: recomputed on the inverted latent at each guided "
+                                              "step (a UNet pass that stops after the last feature block)."),
+            "feature_until_step": _step(30, "Features are stored for steps below this (the guided steps: 30 of 50 by "
+                                            "default; scale it if you change the step count)."),
         }}
 
     def build(self, dtype, storage, record_attention, attention_from_step, record_features, feature_until_step):
@@ -79,21 +84,16 @@ def policy_from_options(options: dict | None, steps: int, model=None, latent: di
                       record_attention=options["record_attention"], record_features=options["record_features"])
 
 
+@node("DragonDiffusion/inversion", "invert",
+      outputs=[("DRAGON_BANK", "memory_bank",
+                "The memory bank every edit of this image samples from (its inversion trajectory and recorded attention); "
+                "reused while image, model, prompt and steps stay the same."),
+               ("LATENT", "z_T", "The fully inverted latent z_T (the start noise), for inspection or other samplers.")],
+      aliases=["ddim inversion", "invert image", "image inversion", "memory bank", "dragondiffusion", "drag"])
 class DragonDDIMInversion:
-    DESCRIPTION = ("Inverts an encoded image with deterministic DDIM (positive prompt only, no CFG) and records "
-                   "the memory bank in the same UNet passes. Outputs the bank and z_T, the inverted noise as the "
-                   "sampler holds it at the first sigma. Invert once, edit many: changing only the edit does not "
-                   "re-run this node.")
-    CATEGORY = "DragonDiffusion/inversion"
-    RETURN_TYPES = ("DRAGON_BANK", "LATENT")
-    RETURN_NAMES = ("memory_bank", "z_T")
-    SEARCH_ALIASES = ["ddim inversion", "invert image", "image inversion", "memory bank", "dragondiffusion", "drag"]
-    OUTPUT_TOOLTIPS = (
-        "The memory bank every edit of this image samples from (its inversion trajectory and recorded attention); "
-        "reused while image, model, prompt and steps stay the same.",
-        "The fully inverted latent z_T (the start noise), for inspection or other samplers.",
-    )
-    FUNCTION = "invert"
+    """Inverts an encoded image with deterministic DDIM (positive prompt only, no CFG) and records the memory bank
+    in the same UNet passes. Outputs the bank and z_T, the inverted noise as the sampler holds it at the first
+    sigma. Invert once, edit many: changing only the edit does not re-run this node."""
 
     @classmethod
     def INPUT_TYPES(cls):

@@ -22,6 +22,7 @@ from .guiders import DragonGuider
 from .input_checks import check_edit_matches_latent, check_reference_bank
 from .samplers import dragon_ddim_function
 from .unet_layout import vae_factor
+from .node_declaration import node
 from .node_errors import user_errors
 
 CATEGORY = "DragonDiffusion/sampling"
@@ -30,16 +31,14 @@ AUTO = -1.0
 _AUTO_NOTE = " -1 = the authors' default for the edit mode."
 
 
+@node(CATEGORY, "build",
+      outputs=[("DRAGON_GUIDANCE", "guidance",
+                "Guidance settings: connect to DragonSampler's or DragonGuider's guidance input.")],
+      aliases=["guidance options", "energy guidance", "drag settings", "diffeditor schedule", "dragondiffusion"])
 class DragonGuidanceOptions:
-    DESCRIPTION = ("Energy guidance and cross-branch attention settings. Every -1 means the authors' default for the "
-                   "edit's mode. DiffEditor = guide fewer steps, plus regional SDE and time travel. preset: the "
-                   "pack's method, or the authors' algorithm exactly (DragonDiffusion / DiffEditor paper).")
-    CATEGORY = CATEGORY
-    RETURN_TYPES = ("DRAGON_GUIDANCE",)
-    RETURN_NAMES = ("guidance",)
-    SEARCH_ALIASES = ["guidance options", "energy guidance", "drag settings", "diffeditor schedule", "dragondiffusion"]
-    OUTPUT_TOOLTIPS = ("Guidance settings: connect to DragonSampler's or DragonGuider's guidance input.",)
-    FUNCTION = "build"
+    """Energy guidance and cross-branch attention settings. Every -1 means the authors' default for the edit's mode.
+    DiffEditor = guide fewer steps, plus regional SDE and time travel. preset: the pack's method, or the authors'
+    algorithm exactly (DragonDiffusion / DiffEditor paper)."""
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -204,15 +203,12 @@ _MODEL_INPUTS = {
 }
 
 
+@node(CATEGORY, "sample",
+      outputs=[("LATENT", "latent", "The edited latent: decode it with VAE Decode.")],
+      aliases=["drag sampler", "edit sampler", "move object", "point edit", "dragondiffusion", "diffeditor"])
 class DragonSampler:
-    DESCRIPTION = ("Guided KSampler replacement: samples the edit from the inverted noise with energy guidance and "
-                   "cross-branch attention, over the inversion's steps. Output LATENT goes to VAEDecode.")
-    CATEGORY = CATEGORY
-    RETURN_TYPES = ("LATENT",)
-    RETURN_NAMES = ("latent",)
-    SEARCH_ALIASES = ["drag sampler", "edit sampler", "move object", "point edit", "dragondiffusion", "diffeditor"]
-    OUTPUT_TOOLTIPS = ("The edited latent: decode it with VAE Decode.",)
-    FUNCTION = "sample"
+    """Guided KSampler replacement: samples the edit from the inverted noise with energy guidance and cross-branch
+    attention, over the inversion's steps. Output LATENT goes to VAEDecode."""
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -242,18 +238,15 @@ def run_edit(guider: DragonGuider, seed: int) -> torch.Tensor:
                          disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=seed)
 
 
+@node(CATEGORY, "build",
+      outputs=[("GUIDER", "guider",
+                "The edit as a GUIDER for SamplerCustomAdvanced (with DragonBankSigmas, DragonStartLatent, "
+                "DisableNoise).")],
+      aliases=["drag guider", "dragondiffusion guider", "guider", "samplercustomadvanced"])
 class DragonGuiderNode:
-    DESCRIPTION = ("DragonDiffusion as a GUIDER for SamplerCustomAdvanced. Requires: sigmas = DragonBankSigmas of "
-                   "the same bank, noise = DisableNoise, latent = DragonStartLatent, and sampler = euler or ddim "
-                   "(KSamplerSelect) or DragonDDIMSampler (regional SDE / time travel); other samplers are refused.")
-    CATEGORY = CATEGORY
-    RETURN_TYPES = ("GUIDER",)
-    RETURN_NAMES = ("guider",)
-    SEARCH_ALIASES = ["drag guider", "dragondiffusion guider", "guider", "samplercustomadvanced"]
-    OUTPUT_TOOLTIPS = (
-        "The edit as a GUIDER for SamplerCustomAdvanced (with DragonBankSigmas, DragonStartLatent, DisableNoise).",
-    )
-    FUNCTION = "build"
+    """DragonDiffusion as a GUIDER for SamplerCustomAdvanced. Requires: sigmas = DragonBankSigmas of the same bank,
+    noise = DisableNoise, latent = DragonStartLatent, and sampler = euler or ddim (KSamplerSelect) or
+    DragonDDIMSampler (regional SDE / time travel); other samplers are refused."""
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -269,14 +262,12 @@ class DragonGuiderNode:
         return (make_guider(model, positive, negative, memory_bank, edit, cfg, guidance),)
 
 
+@node(CATEGORY, "get",
+      outputs=[("SIGMAS", "sigmas",
+                "The inversion's sigmas, highest first: SamplerCustomAdvanced's sigmas for DragonGuider.")],
+      aliases=["bank sigmas", "inversion sigmas", "sigmas"])
 class DragonBankSigmas:
-    DESCRIPTION = "The sampling sigmas of a memory bank's inversion (what DragonGuider must be sampled with)."
-    CATEGORY = CATEGORY
-    RETURN_TYPES = ("SIGMAS",)
-    RETURN_NAMES = ("sigmas",)
-    SEARCH_ALIASES = ["bank sigmas", "inversion sigmas", "sigmas"]
-    OUTPUT_TOOLTIPS = ("The inversion's sigmas, highest first: SamplerCustomAdvanced's sigmas for DragonGuider.",)
-    FUNCTION = "get"
+    """The sampling sigmas of a memory bank's inversion (what DragonGuider must be sampled with)."""
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -287,15 +278,12 @@ class DragonBankSigmas:
         return (_check_bank(memory_bank).sigmas.clone(),)
 
 
+@node(CATEGORY, "get",
+      outputs=[("LATENT", "latent", "The edit's start latent: SamplerCustomAdvanced's latent_image for DragonGuider.")],
+      aliases=["start latent", "inverted noise", "edit start latent"])
 class DragonStartLatent:
-    DESCRIPTION = ("The edit's start latent: the inverted noise with the object's noise copied to its new place "
-                   "(move, resize, drag, paste). Feed SamplerCustomAdvanced with DisableNoise.")
-    CATEGORY = CATEGORY
-    RETURN_TYPES = ("LATENT",)
-    RETURN_NAMES = ("latent",)
-    SEARCH_ALIASES = ["start latent", "inverted noise", "edit start latent"]
-    OUTPUT_TOOLTIPS = ("The edit's start latent: SamplerCustomAdvanced's latent_image for DragonGuider.",)
-    FUNCTION = "get"
+    """The edit's start latent: the inverted noise with the object's noise copied to its new place (move, resize,
+    drag, paste). Feed SamplerCustomAdvanced with DisableNoise."""
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -320,15 +308,12 @@ class DragonStartLatent:
         return ({"samples": model.model.process_latent_out(x.clone()).cpu()},)
 
 
+@node(CATEGORY, "get",
+      outputs=[("SAMPLER", "sampler", "A SAMPLER for SamplerCustomAdvanced with DragonGuider.")],
+      aliases=["ddim sampler", "regional sde", "time travel", "diffeditor sampler"])
 class DragonDDIMSampler:
-    DESCRIPTION = ("SAMPLER for DragonGuider: DDIM with DiffEditor's regional SDE and time travel (as set in "
-                   "DragonGuidanceOptions). Plain ddim/euler samplers work too, without those two.")
-    CATEGORY = CATEGORY
-    RETURN_TYPES = ("SAMPLER",)
-    RETURN_NAMES = ("sampler",)
-    SEARCH_ALIASES = ["ddim sampler", "regional sde", "time travel", "diffeditor sampler"]
-    OUTPUT_TOOLTIPS = ("A SAMPLER for SamplerCustomAdvanced with DragonGuider.",)
-    FUNCTION = "get"
+    """SAMPLER for DragonGuider: DDIM with DiffEditor's regional SDE and time travel (as set in
+    DragonGuidanceOptions). Plain ddim/euler samplers work too, without those two."""
 
     @classmethod
     def INPUT_TYPES(cls):

@@ -136,30 +136,23 @@ def browser():
 def comfy_page(request, browser, comfy_server):
     """ComfyUI's front end loaded from ``comfy_server`` in a fresh browser context, ``window.app`` ready, the
     Templates dialog closed. Namespace: page (playwright Page), log (PageLog: console, page_errors,
-    failed_requests, responses), server. A screenshot of a failed test goes to test-artifacts/."""
-    from dragon_test_helpers import ARTIFACTS_DIR
+    failed_requests, responses), server, artifact(stem) (a test-artifacts/ path named after the test, its front end
+    and renderer). A screenshot of a failed test goes to test-artifacts/ under such a name."""
+    from dragon_test_helpers.artifacts import artifact_path, call_failed, save_screenshot
 
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
     log = attach_log(page)
-
-    def screenshot():
-        ARTIFACTS_DIR.mkdir(exist_ok=True)
-        try:
-            page.screenshot(path=str(ARTIFACTS_DIR / f"{request.node.name}.png"))
-        except Exception:
-            pass
-
     try:
         try:
             open_comfy(page, comfy_server.url)
         except Exception as exc:
-            screenshot()
+            save_screenshot(page, request.node)
             raise AssertionError(f"ComfyUI's front end did not load: {exc}\npage errors: {log.page_errors}\n"
                                  f"console: {log.console[-20:]}") from exc
-        yield types.SimpleNamespace(page=page, log=log, server=comfy_server)
-        report = getattr(request.node, "rep_call", None)
-        if report is not None and report.failed:
-            screenshot()
+        yield types.SimpleNamespace(page=page, log=log, server=comfy_server,
+                                    artifact=lambda stem=None: artifact_path(request.node, stem))
+        if call_failed(request.node):
+            save_screenshot(page, request.node)
     finally:
         context.close()

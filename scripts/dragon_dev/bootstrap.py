@@ -112,6 +112,14 @@ def load_module(path: str | os.PathLike, name: str, package: bool = False) -> ty
     return module
 
 
+def demo_module(name: str) -> types.ModuleType:
+    """``demo/<name>.py`` imported as ``dragon_demo.<name>``, the demo folder loaded as the package
+    ``dragon_demo`` (its modules import one another relatively, so none of them loads alone by path). Outside the
+    pack: what the pack imports of demo/ is ``dragon_pack.demo``, a module object of its own."""
+    load_module("demo/__init__.py", "dragon_demo", package=True)
+    return importlib.import_module(f"dragon_demo.{name}")
+
+
 def unload(name: str) -> None:
     """Forget a module imported with load_module (and its submodules)."""
     for loaded in [n for n in sys.modules if n == name or n.startswith(name + ".")]:

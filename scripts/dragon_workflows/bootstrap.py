@@ -16,6 +16,11 @@ def load_repo_module(relative: str, name: str):
     return bootstrap.load_module(relative, name)
 
 
+def demo_module(name: str):
+    """A module of demo/ (``demo/<name>.py``), imported with the demo folder as its package."""
+    return bootstrap.demo_module(name)
+
+
 def import_comfy(comfy_dir: str | None = None) -> None:
     """Make ``import comfy`` work (CPU) for the add-on builders: ComfyUI's folder (``comfy_dir``, else the current
     folder when it is a ComfyUI, else the tree of bootstrap.comfy_tree) goes on sys.path."""

@@ -17,13 +17,35 @@ THREE_PROMPT = ("a green triangle, a blue hexagon and a yellow ball on a mottled
                 "simple flat illustration")
 
 
+def edit_and_sample(v: Variant, h: dict, bank, node_type: str, widgets: dict, name: str,
+                    links: dict | None = None, **sampler) -> None:
+    """An example's edit node (id "edit", column 4) on the base image (plus ``links``), sampled by the guided
+    sampler from ``bank`` into the result ``name``; ``sampler``: the sampler's other settings (cfg)."""
+    v.add(Node("edit", node_type, 4, widgets, links={"image": h["image"], **(links or {})}))
+    v.finish(h, v.sampler(h, bank, ("edit", "edit"), 5, **sampler), name, 6)
+
+
+def reference_edit(v: Variant, h: dict, box, title: str, node_type: str, widgets: dict, name: str,
+                   **sampler) -> None:
+    """A two-image example (appearance, paste): both images inverted, the reference object cut out by ``box``
+    (its node titled ``title``), and the edit fed the reference image, bank and mask."""
+    bank = v.invert(h)
+    ref_bank, ref_mask = v.reference_object(h, box, title)
+    edit_and_sample(v, h, bank, node_type, widgets, name, {"reference_image": h["ref_image"],
+                                                           "reference_bank": ref_bank, "reference_mask": ref_mask},
+                    **sampler)
+
+
+def two_image_groups(v: Variant) -> dict:
+    return {1: "Demo model: base and reference scenes" if v.demo else "Model and images",
+            3: "Invert both images: memory banks"}
+
+
 def ex_move(v: Variant):
     h = v.sources("two objects", TWO_PROMPT)
     bank = v.invert(h)
-    v.add(Node("edit", "DragonEditMove", 4, {"dx": v.s(16), "dy": v.s(-4), "scale": 1.0,
-                                             "editor_json": editor_json(boxes=[v.s(*RED_DISC)])},
-               links={"image": h["image"]}))
-    v.finish(h, v.sampler(h, bank, ("edit", "edit"), 5), "move", 6)
+    edit_and_sample(v, h, bank, "DragonEditMove", {"dx": v.s(16), "dy": v.s(-4), "scale": 1.0,
+                                                   "editor_json": editor_json(boxes=[v.s(*RED_DISC)])}, "move")
     return dict(mode="move", base_scene="two objects",
                 shows="Moves the red disc 16 px right and 4 px up (demo pixels; 128/32 at 512 px); the place it "
                       "leaves is filled like its surroundings.",
@@ -33,10 +55,8 @@ def ex_move(v: Variant):
 def ex_resize(v: Variant):
     h = v.sources("two objects", TWO_PROMPT)
     bank = v.invert(h)
-    v.add(Node("edit", "DragonEditMove", 4, {"dx": v.s(4), "dy": 0, "scale": 1.4,
-                                             "editor_json": editor_json(boxes=[v.s(*RED_DISC)])},
-               links={"image": h["image"]}))
-    v.finish(h, v.sampler(h, bank, ("edit", "edit"), 5), "resize", 6)
+    edit_and_sample(v, h, bank, "DragonEditMove", {"dx": v.s(4), "dy": 0, "scale": 1.4,
+                                                   "editor_json": editor_json(boxes=[v.s(*RED_DISC)])}, "resize")
     return dict(mode="resize (move with scale)", base_scene="two objects",
                 shows="Enlarges the red disc 1.4x (scale widget) and shifts it slightly right.",
                 regions=[RED_DISC, (11, 11, 26, 26)])
@@ -44,14 +64,10 @@ def ex_resize(v: Variant):
 
 def ex_appearance(v: Variant):
     h = v.sources("two objects", TWO_PROMPT, reference="three objects on noise", reference_prompt=THREE_PROMPT)
-    bank = v.invert(h)
-    ref_bank, ref_mask = v.reference_object(h, YELLOW_DISC, "Reference object (box to mask)")
-    v.add(Node("edit", "DragonEditAppearance", 4, {"editor_json": editor_json(boxes=[v.s(*RED_DISC)])},
-               links={"image": h["image"], "reference_image": h["ref_image"], "reference_bank": ref_bank,
-                      "reference_mask": ref_mask}))
-    v.finish(h, v.sampler(h, bank, ("edit", "edit"), 5, cfg=5.0), "appearance", 6)
-    return dict(mode="appearance replacement", groups={1: "Demo model: base and reference scenes" if v.demo else "Model and images",
-                                        3: "Invert both images: memory banks"}, base_scene="two objects", reference_scene="three objects on noise",
+    reference_edit(v, h, YELLOW_DISC, "Reference object (box to mask)", "DragonEditAppearance",
+                   {"editor_json": editor_json(boxes=[v.s(*RED_DISC)])}, "appearance", cfg=5.0)
+    return dict(mode="appearance replacement", groups=two_image_groups(v), base_scene="two objects",
+                reference_scene="three objects on noise",
                 shows="The red disc takes the look of the yellow disc of a second image (its own inversion gives "
                       "the reference bank).",
                 regions=[RED_DISC])
@@ -60,10 +76,9 @@ def ex_appearance(v: Variant):
 def ex_drag(v: Variant):
     h = v.sources("two objects", TWO_PROMPT)
     bank = v.invert(h)
-    v.add(Node("edit", "DragonEditDrag", 4, {"editor_json": editor_json(points=[v.s(20, 24, 34, 22)],
-                                                                        strokes=[v.s(27, 24, 15) + (1,)])},
-               links={"image": h["image"]}))
-    v.finish(h, v.sampler(h, bank, ("edit", "edit"), 5), "drag", 6)
+    edit_and_sample(v, h, bank, "DragonEditDrag", {"editor_json": editor_json(points=[v.s(20, 24, 34, 22)],
+                                                                              strokes=[v.s(27, 24, 15) + (1,)])},
+                    "drag")
     return dict(mode="content drag", base_scene="two objects",
                 shows="Drags the red disc's content from its handle point to the target point; only the painted "
                       "region may change.",
@@ -72,14 +87,10 @@ def ex_drag(v: Variant):
 
 def ex_paste(v: Variant):
     h = v.sources("disc on gradient", DISC_PROMPT, reference="star on stripes", reference_prompt=STAR_PROMPT)
-    bank = v.invert(h)
-    ref_bank, ref_mask = v.reference_object(h, STAR, "Object to paste (box to mask)")
-    v.add(Node("edit", "DragonEditPaste", 4, {"dx": v.s(12), "dy": v.s(4), "scale": 1.0},
-               links={"image": h["image"], "reference_image": h["ref_image"], "reference_bank": ref_bank,
-                      "reference_mask": ref_mask}))
-    v.finish(h, v.sampler(h, bank, ("edit", "edit"), 5), "paste", 6)
-    return dict(mode="object paste", groups={1: "Demo model: base and reference scenes" if v.demo else "Model and images",
-                                        3: "Invert both images: memory banks"}, base_scene="disc on gradient", reference_scene="star on stripes",
+    reference_edit(v, h, STAR, "Object to paste (box to mask)", "DragonEditPaste",
+                   {"dx": v.s(12), "dy": v.s(4), "scale": 1.0}, "paste")
+    return dict(mode="object paste", groups=two_image_groups(v), base_scene="disc on gradient",
+                reference_scene="star on stripes",
                 shows="Pastes the yellow star of a second image next to the red disc, 12 px right and 4 px down "
                       "of where it is in its own image.",
                 regions=[(36, 22, 24, 24)])
@@ -92,10 +103,9 @@ def ex_drag_lora(v: Variant):
                links={"model": h["model"]}))
     h = dict(h, model=("lora", "MODEL"))
     bank = v.invert(h)
-    v.add(Node("edit", "DragonEditDrag", 4, {"editor_json": editor_json(points=[v.s(44, 42, 50, 34)],
-                                                                        strokes=[v.s(46, 38, 14) + (1,)])},
-               links={"image": h["image"]}))
-    v.finish(h, v.sampler(h, bank, ("edit", "edit"), 5), "drag_lora", 6)
+    edit_and_sample(v, h, bank, "DragonEditDrag", {"editor_json": editor_json(points=[v.s(44, 42, 50, 34)],
+                                                                              strokes=[v.s(46, 38, 14) + (1,)])},
+                    "drag_lora")
     return dict(mode="content drag + LoRA", base_scene="two objects",
                 groups={2: "LoRA" if v.demo else "Prompts and LoRA"},
                 shows="A drag edit through a LoRA: LoraLoaderModelOnly patches the MODEL that both the inversion "

@@ -5,12 +5,12 @@ from __future__ import annotations
 import dataclasses
 import io
 
-from .bootstrap import load_repo_module
+from .bootstrap import demo_module
 from .descriptions import DEMO_SIZE, SCENES, SD_SIZE, input_image_name
 
 
 def synthetic():
-    return load_repo_module("demo/synthetic.py", "dragon_examples_synthetic")
+    return demo_module("synthetic")
 
 
 def render(scene_name: str, size: int):

@@ -158,10 +158,12 @@ def saturation_of(images: torch.Tensor) -> torch.Tensor:
 
 @pytest.fixture(scope="module")
 def ddim_invert(dragon_pack):
-    """The training script's preview inversion: the pack's own (dragon_core/inversion.py) on the demo UNet."""
-    from dragon_dev.bootstrap import load_module
+    """The training script's preview inversion (demo/train_export.py): the pack's own (dragon_core/inversion.py) on
+    the demo UNet."""
+    from dragon_dev.bootstrap import demo_module, load_module
 
-    return load_module("demo/train_demo_model.py", "dragon_demo_training").ddim_invert
+    load_module("demo/train_demo_model.py", "dragon_demo_training")  # as it runs: dragon_core loaded top-level
+    return demo_module("train_export").ddim_invert
 
 
 def test_ddim_inversion_then_sampling_gives_the_image_back(loaded, synthetic, ddim_invert):

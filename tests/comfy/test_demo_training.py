@@ -1,9 +1,13 @@
-"""The decoder stage of demo/train_demo_model.py: it trains the decoder alone, so the encoder (hence every latent
-the UNet learned from) stays as it was, and the export takes its weights only once the stage has finished."""
+"""The decoder stage of demo/train_demo_model.py (demo/train_autoencoder.py): it trains the decoder alone, so the
+encoder (hence every latent the UNet learned from) stays as it was, and the export takes its weights only once the
+stage has finished."""
 import argparse
+import json
 
+import numpy as np
 import pytest
 import torch
+from dragon_dev.bootstrap import demo_module, load_module
 
 NOT_TRAINED = ("decoder.mid.attn_1.",)  # zeroed and frozen: the autoencoder stays fully convolutional
 
@@ -12,21 +16,34 @@ NOT_TRAINED = ("decoder.mid.attn_1.",)  # zeroed and frozen: the autoencoder sta
 def train(dragon_pack):
     """The script loaded as it runs (by path, outside the pack's package): the pack itself never imports it,
     which test_security checks in this same process."""
-    from dragon_dev.bootstrap import load_module
-
     return load_module("demo/train_demo_model.py", "dragon_demo_training")
 
 
 @pytest.fixture(scope="module")
 def architecture(train):
-    return train.architecture
+    return demo_module("architecture")
 
 
-def test_decoder_stage_changes_the_decoder_and_not_the_encoder(train, architecture):
+@pytest.fixture(scope="module")
+def common(train):
+    return demo_module("train_common")
+
+
+@pytest.fixture(scope="module")
+def export(train):
+    return demo_module("train_export")
+
+
+@pytest.fixture(scope="module")
+def autoencoder(train):
+    return demo_module("train_autoencoder")
+
+
+def test_decoder_stage_changes_the_decoder_and_not_the_encoder(common, autoencoder, architecture):
     torch.manual_seed(0)
-    ae = architecture.build_autoencoder(architecture.VAE_DDCONFIG)
-    train.torch_default_init(ae)
-    params = train.decoder_parameters(ae)
+    ae = architecture.build_autoencoder(architecture.vae_ddconfig())
+    common.torch_default_init(ae)
+    params = autoencoder.decoder_parameters(ae)
     trained = {name for name, p in ae.named_parameters() if any(p is q for q in params)}
     decoder_side = {name for name, _ in ae.named_parameters()
                     if name.startswith(("decoder.", "post_quant_conv.")) and not name.startswith(NOT_TRAINED)}
@@ -36,27 +53,27 @@ def test_decoder_stage_changes_the_decoder_and_not_the_encoder(train, architectu
     before = {k: v.clone() for k, v in ae.state_dict().items()}
     opt = torch.optim.Adam(params, lr=1e-3)
     z, x = torch.randn(2, 4, 4, 4), torch.rand(2, 3, 16, 16) * 2 - 1
-    train.optimise(opt, params, (ae.decode(z) - x).abs().mean())
+    common.optimise(opt, params, (ae.decode(z) - x).abs().mean())
     changed = {k for k, v in ae.state_dict().items() if not torch.equal(before[k], v)}
     assert changed == decoder_side
 
-def test_export_takes_the_decoder_stage_only_when_it_has_finished(train, tmp_path):
+def test_export_takes_the_decoder_stage_only_when_it_has_finished(autoencoder, tmp_path):
     opts = argparse.Namespace(work_dir=tmp_path)
     torch.save({"model": {"w": torch.zeros(1)}, "step": 3200, "history": []}, tmp_path / "vae.pt")
-    assert train.trained_autoencoder(opts)["step"] == 3200
+    assert autoencoder.trained_autoencoder(opts)["step"] == 3200
     running = {"model": {"w": torch.ones(1)}, "step": 100, "history": []}  # interrupted mid-stage
     torch.save(running, tmp_path / "decoder.pt")
-    assert train.trained_autoencoder(opts)["step"] == 3200
+    assert autoencoder.trained_autoencoder(opts)["step"] == 3200
     torch.save({**running, "step": 4400, "eval_psnr": 34.1}, tmp_path / "decoder.pt")
-    assert train.trained_autoencoder(opts)["step"] == 4400
+    assert autoencoder.trained_autoencoder(opts)["step"] == 4400
 
 
-def test_next_model_fits_a_20_mb_file_with_attention_at_two_resolutions(train, architecture):
+def test_next_model_fits_a_20_mb_file_with_attention_at_two_resolutions(architecture):
     from comfy.ldm.modules.attention import SpatialTransformer
 
     config = architecture.make_model_config(dict(architecture.UNET_CONFIG_LARGE, dtype=torch.float32), 1.0)
     unet = architecture.build_base_model(config).diffusion_model
-    ae = architecture.build_autoencoder(architecture.VAE_DDCONFIG)
+    ae = architecture.build_autoencoder(architecture.vae_ddconfig(8))
     n = sum(p.numel() for p in unet.parameters()) + sum(p.numel() for p in ae.parameters())
     assert 2 * n <= 20e6  # fp16
     sizes = set()
@@ -71,22 +88,34 @@ def test_next_model_fits_a_20_mb_file_with_attention_at_two_resolutions(train, a
 
 
 @pytest.mark.slow
-def test_every_stage_runs_at_a_tiny_size_and_resumes(train, architecture, tmp_path):
-    """The whole recipe on structured scenes with the large UNet, a few steps each: the export is a weight file
-    the loader reads, with the configuration it was trained with; a rerun finds every stage done."""
+def test_every_stage_runs_at_a_tiny_size_and_resumes(train, architecture, export, tmp_path):
+    """The whole recipe on structured scenes with the large UNet and an 8-channel latent, a few steps each: the
+    export is a weight file the pack's loader reads, with the configuration it was trained with; a rerun finds
+    every stage done; a rerun with another latent width is refused, not half-resumed."""
     out = tmp_path / "demo.safetensors"
     argv = ["--work-dir", str(tmp_path), "--out", str(out), "--pool", "12", "--workers", "2",
             "--vae-phases", "2:32:2:1e-4,1:64:2:1e-4", "--decoder-phases", "2:32:2:1e-4",
-            "--unet-steps", "2", "--unet-batch", "2"]
+            "--unet-steps", "2", "--unet-batch", "2", "--latent-channels", "8"]
     train.main(argv)
-    rendered = train.np.load(tmp_path / "scenes.npy")
-    assert rendered.shape == (12, 64, 64, 3) and rendered.dtype == train.np.uint8
+    rendered = np.load(tmp_path / "scenes.npy")
+    assert rendered.shape == (12, 64, 64, 3) and rendered.dtype == np.uint8
     weights = architecture.read_demo_weights(out)
-    assert weights.unet_config == architecture.UNET_CONFIG_LARGE
-    assert "--scenes structured --unet large" in weights.metadata["recipe"]
+    assert weights.unet_config == dict(architecture.UNET_CONFIG_LARGE, in_channels=8, out_channels=8)
+    assert weights.vae_ddconfig["z_channels"] == 8
+    assert "--scenes structured --unet large --latent-channels 8" in weights.metadata["recipe"]
+    assert len(json.loads(weights.metadata["latent_rgb_factors"])) == 8
+    patcher, vae, positive, _ = export.load_for_preview(out)
+    latent = vae.encode(torch.rand(1, 64, 64, 3))
+    assert latent.shape == (1, 8, 16, 16) and vae.decode(latent).shape == (1, 64, 64, 3)
+    assert patcher.model.latent_format.latent_channels == 8
+    with torch.no_grad():
+        eps = patcher.model.apply_model(latent, torch.tensor([1.0]), c_crossattn=positive[0][0])
+    assert eps.shape == latent.shape
     assert weights.metadata["unet_steps"] == "2" and weights.metadata["vae_decoder_steps"] == "2"
     log_before = (tmp_path / "train.log").read_text()
     train.main(argv)
     new_lines = (tmp_path / "train.log").read_text()[len(log_before):]
     for stage in ("render: done", "vae: done", "pool: done", "decoder: done", "unet: done"):
         assert stage in new_lines
+    with pytest.raises(SystemExit, match="another model configuration"):
+        train.main([a if a != "8" else "4" for a in argv] + ["--stage", "decoder"])

@@ -1,22 +1,22 @@
-"""demo/scenes.py: structured scenes and the truth of each edit (numpy only, no ComfyUI)."""
+"""The structured scenes (demo/scenes.py, its backgrounds and objects) and the truth of each edit
+(demo/scene_edits.py); numpy only, no ComfyUI."""
 import dataclasses
 
 import numpy as np
 import pytest
-from dragon_dev.bootstrap import load_module
+from dragon_dev.bootstrap import demo_module
+
+
+scenes, objects, backgrounds, edits = (demo_module(name) for name in
+                                       ("scenes", "scene_objects", "scene_backgrounds", "scene_edits"))
 
 
 @pytest.fixture(scope="module")
-def scenes():
-    return load_module("demo/scenes.py", "dragon_demo_scenes")
+def cases():
+    return {mode: edits.edit_cases(mode, 3) for mode in edits.MODES}
 
 
-@pytest.fixture(scope="module")
-def cases(scenes):
-    return {mode: scenes.edit_cases(mode, 3) for mode in scenes.MODES}
-
-
-def test_scenes_are_deterministic_and_seeds_differ(scenes):
+def test_scenes_are_deterministic_and_seeds_differ():
     a, b = scenes.render(scenes.random_scene(5)), scenes.render(scenes.random_scene(5))
     assert np.array_equal(a.image, b.image)
     c = scenes.render(scenes.random_scene(6))
@@ -26,9 +26,9 @@ def test_scenes_are_deterministic_and_seeds_differ(scenes):
 
 
 @pytest.mark.parametrize("kind", ["stripes", "checks", "noise", "wood", "fabric", "gradient"])
-def test_textures_have_structure(scenes, kind):
-    tex = scenes.Texture(kind, (0.2, 0.2, 0.25), (0.8, 0.75, 0.7), scale=8, angle=0.5, seed=3)
-    img = scenes.render_texture(tex, 64, 64)
+def test_textures_have_structure(kind):
+    tex = backgrounds.Texture(kind, (0.2, 0.2, 0.25), (0.8, 0.75, 0.7), scale=8, angle=0.5, seed=3)
+    img = backgrounds.render_texture(tex, 64, 64)
     # every texture spans most of the range between its two colours
     assert img[..., 0].max() - img[..., 0].min() > 0.3
     if kind != "gradient":  # high-frequency content: what a smooth fill cannot reproduce
@@ -38,14 +38,14 @@ def test_textures_have_structure(scenes, kind):
         assert np.abs(img - smooth).mean() > 0.02
 
 
-def test_emoji_objects_have_inner_detail(scenes):
-    sprite = scenes.emoji_sprite("1F34E")
+def test_emoji_objects_have_inner_detail():
+    sprite = objects.emoji_sprite("1F34E")
     opaque = sprite[..., 3] > 0.99
     colours = np.unique(np.round(sprite[opaque, :3] * 8), axis=0)
     assert opaque.mean() > 0.3 and len(colours) >= 3  # an outline, a body colour, highlights
 
 
-def test_truth_behind_is_the_scene_without_the_object(scenes, cases):
+def test_truth_behind_is_the_scene_without_the_object(cases):
     for mode in ("move", "resize", "drag", "stretch", "bend"):
         for case in cases[mode]:
             things = tuple(t for i, t in enumerate(case.before.things) if i != case.index)
@@ -62,7 +62,7 @@ def scenes_dilate(mask, px):
     return ndimage.binary_dilation(mask, iterations=px)
 
 
-def test_masks_are_consistent(scenes, cases):
+def test_masks_are_consistent(cases):
     for mode, mode_cases in cases.items():
         for case in mode_cases:
             after = scenes.render(case.after)
@@ -89,23 +89,23 @@ def test_outside_the_edit_nothing_changes(cases):
             assert np.allclose(case.image[keep], case.truth[keep], atol=0.01), mode
 
 
-def test_moved_object_carries_its_pixels(scenes, cases):
+def test_moved_object_carries_its_pixels(cases):
     for case in cases["move"]:
         dx, dy = case.params["dx"], case.params["dy"]
         obj = case.before.things[case.index]
-        alone = scenes.render_thing(obj, 64, 64)
-        moved = scenes.render_thing(case.after.things[case.index], 64, 64)
+        alone = objects.render_thing(obj, 64, 64)
+        moved = objects.render_thing(case.after.things[case.index], 64, 64)
         assert np.allclose(np.roll(np.roll(alone, dy, 0), dx, 1), moved, atol=1e-4)
 
 
-def test_deformations_cannot_be_a_patch_copy(scenes, cases):
+def test_deformations_cannot_be_a_patch_copy(cases):
     """Stretch: the pattern's bands get longer; bend: the bar's centre line curves. Either way no translate of
     the old object matches the new one."""
     for mode in ("stretch", "bend"):
         for case in cases[mode]:
             before, after = case.before.things[case.index], case.after.things[case.index]
-            a = scenes.render_thing(before, 64, 64)[..., 3]
-            b = scenes.render_thing(after, 64, 64)[..., 3]
+            a = objects.render_thing(before, 64, 64)[..., 3]
+            b = objects.render_thing(after, 64, 64)[..., 3]
             best = min(np.abs(np.roll(np.roll(a, dy, 0), dx, 1) - b).sum()
                        for dx in range(-20, 21) for dy in range(-20, 21))
             assert best > 0.15 * b.sum(), mode
@@ -128,8 +128,8 @@ def test_appearance_and_paste_references(cases):
         assert not case.vacated.any()
 
 
-def test_unknown_names_are_refused(scenes):
+def test_unknown_names_are_refused():
     with pytest.raises(ValueError, match="unknown mode"):
-        scenes.edit_case(1, "rotate")
+        edits.edit_case(1, "rotate")
     with pytest.raises(ValueError, match="unknown texture"):
-        scenes.Texture("marble", (0, 0, 0), (1, 1, 1))
+        backgrounds.Texture("marble", (0, 0, 0), (1, 1, 1))

@@ -9,6 +9,7 @@ Modules:
   prompts        API prompts of the demo edit and helpers to run them on a server
   browser        headless Debian chromium through playwright, opening ComfyUI's front end
   architecture   the node table of docs/ARCHITECTURE.md, parsed
+  artifacts      test-artifacts/ file names that carry the test's front end and renderer
 """
 from dragon_dev import ARTIFACTS_DIR, PACK_FOLDER_NAME, REPO_ROOT  # noqa: F401  (re-exported for the tests)
 

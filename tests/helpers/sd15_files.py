@@ -15,8 +15,8 @@ import struct
 from pathlib import Path
 from typing import Callable, Iterable
 
-from .inprocess import require_host
-from .tiny_model import SD15_UNET_CONFIG, layout_only_model, sd15_config
+from dragon_dev.bootstrap import require_host
+from dragon_dev.tiny_model import SD15_UNET_CONFIG, layout_only_model, sd15_config
 
 # ComfyUI's SD VAE (comfy/sd.py, the AutoencoderKL branch)
 SD_VAE_DDCONFIG = {"double_z": True, "z_channels": 4, "resolution": 256, "in_channels": 3, "out_ch": 3, "ch": 128,

@@ -3,7 +3,7 @@
 // build its DOM (toolbar.js). The widget values are the only saved state: they survive save/load, copy/paste
 // and ComfyUI's undo, and the editor re-reads them whenever they change.
 
-import { KINDS, LIMITS, clamp, emptyState, outsideWarning, parseEditorJson, regionBounds, serializeState } from "./state.js";
+import { KINDS, clamp, emptyState, limitProblem, outsideWarning, parseEditorJson, regionBounds, serializeState } from "./state.js";
 import { ImageSlot, sourceForInput, upstreamNode } from "./image_source.js";
 import { buildDom, updateToolbar } from "./toolbar.js";
 import { render } from "./drawing.js";
@@ -26,6 +26,10 @@ export class DragonEditor {
     this.brush = null; // radius in image px; set from the image size on first load
     this.placeholder = ["No image connected."];
     this.gesture = null;
+    // dx/dy/scale while an arrow or outline is dragged: shown, not yet written to the widgets. The graph changes
+    // once, when the gesture ends, so the change tracker never records a half-done gesture as an undo step (the
+    // newer front ends record the graph on any key released and again in a debounced squash after each step).
+    this.preview = null;
     this.hover = null; // pointer position in CSS px of the canvas
     this.notice = null;
     this.noticeTimer = 0;
@@ -87,11 +91,21 @@ export class DragonEditor {
   }
 
   offset() {
+    if (this.preview) return [this.preview.dx, this.preview.dy];
     return [Number(this.widget("dx")?.value) || 0, Number(this.widget("dy")?.value) || 0];
   }
 
   scale() {
+    if (this.preview) return this.preview.scale;
     return Number(this.widget("scale")?.value) || 1;
+  }
+
+  /** Show dx/dy/scale (any left out keep their value) without changing the graph; commit() writes them. */
+  previewOffset(change) {
+    const [dx, dy] = this.offset();
+    this.preview = { dx, dy, scale: this.scale(), ...change };
+    this.updateToolbar();
+    this.requestRender();
   }
 
   /** Re-read editor_json if it changed outside the editor (load, paste, hand edit, undo); redraw. */
@@ -103,6 +117,7 @@ export class DragonEditor {
         this.lastText = text;
         this.pending = null;
         this.gesture = null;
+        this.preview = null;
         const parsed = parseEditorJson(text);
         if (parsed.error) {
           this.error = parsed.error;
@@ -136,14 +151,25 @@ export class DragonEditor {
     };
   }
 
-  /** Finish a change: write the widgets and record it as one undo step of the graph. */
-  commit(snap) {
-    const text = serializeState(this.state);
-    if (text.length > LIMITS.chars || this.state.strokes.length > LIMITS.strokes) {
+  /** Finish a change: write the widgets and record it as one undo step of the graph. A change whose
+   * editor_json the node would refuse is taken back, with the reason in the status line; one that only removes
+   * (`removal`: Delete, right-click, Clear) always goes through, as it can only bring the JSON nearer the limits. */
+  commit(snap, { removal = false } = {}) {
+    if (this.preview) {
+      const { dx, dy, scale } = this.preview;
+      this.preview = null;
+      this.setWidgetValue("dx", dx);
+      this.setWidgetValue("dy", dy);
+      if (this.widget("scale")) this.setWidgetValue("scale", scale);
+      this.node.setDirtyCanvas?.(true, true);
+    }
+    const problem = removal ? null : limitProblem(this.state, this.imageSize());
+    if (problem) {
       this.restore(snap);
-      this.flash(`Too much painting for editor_json (${LIMITS.chars} characters): use a larger brush or a box.`);
+      this.flash(problem);
       return;
     }
+    const text = serializeState(this.state);
     if (this.spec.json && text !== this.lastText) this.writeState();
     recordChange();
     this.maskDirty = true;
@@ -152,6 +178,7 @@ export class DragonEditor {
   }
 
   restore(snap) {
+    this.preview = null;
     this.state = parseEditorJson(snap.text).state;
     this.pending = snap.pending ? snap.pending.slice() : null;
     if (snap.offset) {
@@ -203,7 +230,7 @@ export class DragonEditor {
         return;
       }
     }
-    this.commit(snap);
+    this.commit(snap, { removal: true });
   }
 
   setMode(mode) {
@@ -232,9 +259,10 @@ export class DragonEditor {
     updateToolbar(this);
   }
 
+  /** What the node would refuse about the saved state on this image (made for another image, or loaded). */
   outsideImage() {
     const size = this.imageSize();
-    return size ? outsideWarning(this.state, size) : null;
+    return size ? outsideWarning(this.state, size) ?? limitProblem(this.state, size) : null;
   }
 
   // -- image ---------------------------------------------------------------------------------------------
@@ -277,7 +305,8 @@ export class DragonEditor {
     if (image && status === "ready") {
       const longest = Math.max(image.naturalWidth, image.naturalHeight);
       if (this.brush == null) this.brush = clamp(Math.round(longest / 24), 2, 64);
-      const max = Math.max(8, Math.round(longest / 4));
+      // at most a quarter of the image's longest side, and never more than the node allows (the image's size)
+      const max = Math.min(longest, Math.max(8, Math.round(longest / 4)));
       this.sizeInput.max = String(max);
       this.brush = clamp(this.brush, 1, max);
       this.sizeInput.value = String(this.brush);

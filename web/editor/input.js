@@ -2,7 +2,7 @@
 // outline), the context menu (delete what is under the pointer) and keyboard shortcuts while the editor has
 // focus. Each gesture ends in ed.commit(), which writes the widgets and records one undo step.
 
-import { LIMITS, clamp, compactStrokes, round1 } from "./state.js";
+import { LIMITS, brushPixels, clamp, compactStrokes, dabPixels, round1, savedDab, sci } from "./state.js";
 import { paintMaskDab, HANDLE_RADIUS } from "./drawing.js";
 import { MODE_KEYS } from "./toolbar.js";
 
@@ -65,20 +65,34 @@ function hitBox(ed, img) {
 }
 
 function setOffset(ed, dx, dy) {
-  ed.setWidgetValue("dx", clamp(Math.round(dx), -OFFSET_LIMIT, OFFSET_LIMIT));
-  ed.setWidgetValue("dy", clamp(Math.round(dy), -OFFSET_LIMIT, OFFSET_LIMIT));
-  ed.node.setDirtyCanvas?.(true, true);
-  ed.updateToolbar();
+  ed.previewOffset({ dx: clamp(Math.round(dx), -OFFSET_LIMIT, OFFSET_LIMIT), dy: clamp(Math.round(dy), -OFFSET_LIMIT, OFFSET_LIMIT) });
 }
 
-/** Add brush dabs along the pointer path: none closer than r/2 to the last one, gaps filled every r. */
+/** Why one more dab would pass the node's limits on brush work (count, or dab squares summed), or null. */
+function brushFull(ed, g, dab) {
+  if (ed.state.strokes.length >= LIMITS.strokes) return `At most ${LIMITS.strokes} brush dabs: the stroke stops here (use a box, or Clear).`;
+  if (g.pixels + dabPixels(savedDab(dab), ed.imageSize()) > LIMITS.brushPixels) {
+    return `The node draws at most ${sci(LIMITS.brushPixels, 2)} pixels of dab squares: the stroke stops here ` +
+      "(use a box, a smaller brush, or Clear).";
+  }
+  return null;
+}
+
+/** Add brush dabs along the pointer path: none closer than r/2 to the last one, gaps filled every r. The
+ * stroke stops, with the reason in the status line, where one more dab would pass the node's limits. */
 function addDab(ed, g, img) {
   const r = ed.brush || 1;
   const [w, h] = ed.imageSize();
   const p = [clamp(img[0], -r, w + r), clamp(img[1], -r, h + r)];
   const push = (x, y) => {
-    if (ed.state.strokes.length >= LIMITS.strokes) return;
+    if (g.full) return;
     const dab = [x, y, r, g.paint];
+    g.full = brushFull(ed, g, dab);
+    if (g.full) {
+      ed.flash(g.full);
+      return;
+    }
+    g.pixels += dabPixels(savedDab(dab), ed.imageSize());
     ed.state.strokes.push(dab);
     paintMaskDab(ed, dab);
   };
@@ -122,13 +136,10 @@ function startGesture(ed, e, at, snap) {
     return { type: "point", pair: ed.selected, end: 1, snap };
   }
   if (mode === "paint" || mode === "erase") {
-    if (ed.state.strokes.length >= LIMITS.strokes) {
-      ed.flash(`At most ${LIMITS.strokes} brush dabs: erase with a box or Clear.`);
-      return null;
-    }
-    const g = { type: "brush", paint: mode === "paint" ? 1 : 0, snap, last: null, first: ed.state.strokes.length };
+    const g = { type: "brush", paint: mode === "paint" ? 1 : 0, snap, last: null, first: ed.state.strokes.length,
+      pixels: brushPixels(ed.state.strokes, ed.imageSize()), full: null };
     addDab(ed, g, at.img);
-    return g;
+    return g.full && ed.state.strokes.length === g.first ? null : g; // not even one dab fits: no stroke
   }
   if (mode === "box") {
     if (!inside(ed, at.img)) return null;
@@ -213,8 +224,7 @@ function onPointerMove(ed, e) {
     } else if (g.type === "scale") {
       const sx = Math.abs(at.img[0] - g.centre[0]) / (g.half[0] || 1);
       const sy = Math.abs(at.img[1] - g.centre[1]) / (g.half[1] || 1);
-      ed.setWidgetValue("scale", clamp(Math.round(Math.max(sx, sy) * 100) / 100, 0.05, 20));
-      ed.updateToolbar();
+      ed.previewOffset({ scale: clamp(Math.round(Math.max(sx, sy) * 100) / 100, 0.05, 20) });
     }
   }
   ed.requestRender();
@@ -244,7 +254,10 @@ function onPointerUp(ed, e) {
   } else if (g.type === "brush") {
     ed.state.strokes = compactStrokes(ed.state.strokes, g.first);
   }
+  const notice = g.type === "brush" ? g.full : null;
   ed.commit(g.snap);
+  if (notice && !ed.notice) ed.flash(notice); // the stroke was cut short: keep saying why
+
 }
 
 function onContextMenu(ed, e) {
@@ -265,7 +278,7 @@ function onContextMenu(ed, e) {
     if (k < 0) return;
     ed.state.boxes.splice(k, 1);
   }
-  ed.commit(snap);
+  ed.commit(snap, { removal: true });
 }
 
 /** Keys while the editor has focus. Ctrl+Z / Ctrl+Y are left to ComfyUI (one undo history). */
