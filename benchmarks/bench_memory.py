@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_memory.py --arch sd15 --sizes 256 512 --steps 4
     .venv/bin/python benchmarks/bench_memory.py --arch sdxl --dtype bf16 --sizes 256 384 --steps 4
+    .venv/bin/python benchmarks/bench_memory.py --arch sdxl --bank-only     # the bank table alone, no weights
 
 Random-weight UNets built through ComfyUI. For each size: the peak memory that plain DDIM inversion + CFG
 sampling adds to the loaded model, the peak that the inversion with the bank + the edit adds, the bank, and the
@@ -36,7 +37,13 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--dtype", choices=list(DTYPES), default="fp32")
     ap.add_argument("--json", help="also write the figures to this file")
+    ap.add_argument("--bank-only", action="store_true",
+                    help="only the bank per policy: the UNet's layer map on the meta device (no weights, no run)")
     args = ap.parse_args()
+    if args.bank_only:
+        pack = harness.start(cpu=True)
+        figures = {"arch": args.arch, **bank_per_policy(pack, harness.layout_model(args.arch), NATIVE[args.arch])}
+        return report(figures, args.json)
     if args.device == "cpu":
         harness.reexec_with(harness.TRACKING_MALLOC)
 
@@ -98,6 +105,12 @@ def main() -> None:
               f"{fp16_edit / 2 ** 30:.2f} GiB = {figures[f'vram_estimate_fp16_{native}px_GiB']} GiB (bank on the offload "
               "device, as by default)")
 
+    figures.update(bank_per_policy(pack, model, native))
+    report(figures, args.json)
+
+
+def bank_per_policy(pack, model, native: int) -> dict:
+    """The bank of each policy at the native size and 50 steps, from the model's layer map (printed)."""
     mb = pack.dragon_core.memory_bank
     layers = pack.nodes.unet_layout.unet_layout(model).attention_layers
     shape = (1, 4, native // 8, native // 8)
@@ -106,16 +119,20 @@ def main() -> None:
                 "float16, every layer": replace(int8, dtype=torch.float16),
                 "int8, every layer, steps 5-49": replace(int8, attention_steps=frozenset(range(5, 50))),
                 "lean (latents only)": replace(int8, record_attention=False)}
-    figures["bank_at_native_50_steps_MB"] = {}
+    table = {}
     print(f"bank at {native} px, 50 steps (layer map; features not recorded):")
     for name, policy in policies.items():
         size = mb.estimate_bank_bytes(policy, layers, shape, 50)
         kept = len(layers) if policy.attention_layers is None else len(policy.attention_layers)
-        figures["bank_at_native_50_steps_MB"][name] = round(size / 1e6, 1)
+        table[name] = round(size / 1e6, 1)
         print(f"  {name:32s} {size / 1e6:8.1f} MB  ({kept if policy.record_attention else 0} of {len(layers)} layers)")
+    return {"bank_at_native_50_steps_MB": table}
+
+
+def report(figures: dict, path) -> None:
     print(json.dumps(figures, indent=2, default=str))
-    if args.json:
-        with open(args.json, "w") as f:
+    if path:
+        with open(path, "w") as f:
             json.dump(figures, f, indent=2, default=str)
 
 

@@ -66,14 +66,21 @@ def build_model(arch: str, dtype: torch.dtype = torch.float32):
     raise ValueError(f"arch must be one of {ARCHITECTURES}, got {arch!r}")
 
 
-def weight_bytes(arch: str, dtype: torch.dtype) -> int:
-    """The UNet's weights in bytes at ``dtype``, from its module tree on the meta device (nothing allocated)."""
+def layout_model(arch: str):
+    """The MODEL of ``arch`` on the meta device: its module tree and layer map, no weights allocated."""
     from dragon_dev import tiny_model as tm
 
     configs = {"sd15": tm.sd15_config, "sdxl": tm.sdxl_config, "tiny": tm.tiny_config}
     if arch not in configs:
+        raise ValueError(f"no layout-only model for {arch!r}; one of {sorted(configs)}")
+    return tm.layout_only_model(configs[arch]())
+
+
+def weight_bytes(arch: str, dtype: torch.dtype) -> int:
+    """The UNet's weights in bytes at ``dtype``, from its module tree on the meta device (nothing allocated)."""
+    if arch == "narrow-sdxl":
         return 0
-    unet = tm.layout_only_model(configs[arch]()).model.diffusion_model
+    unet = layout_model(arch).model.diffusion_model
     return sum(p.numel() for p in unet.parameters()) * torch.empty((), dtype=dtype).element_size()
 
 
@@ -114,7 +121,7 @@ def plain(w: Workload) -> torch.Tensor:
     inv = comfy.samplers.CFGGuider(w.model)
     inv.set_conds(w.positive, w.positive)
     inv.set_cfg(1.0)
-    sampler = samplers._SigmaPassThrough(samplers.inversion_sampler_function, extra_options={"bank": bank})
+    sampler = comfy.samplers.KSAMPLER(samplers.inversion_sampler_function, extra_options={"bank": bank})
     x_T = inv.sample(torch.zeros_like(w.latent["samples"]), w.latent["samples"], sampler, sigmas, disable_pbar=True,
                      seed=0)
     guider = comfy.samplers.CFGGuider(w.model)

@@ -85,7 +85,17 @@ VAE_DDCONFIG: dict[str, Any] = {
     "attn_resolutions": [],
     "dropout": 0.0,
 }
-VAE_EMBED_DIM = 4
+VAE_EMBED_DIM = 4  # the committed model's latent channels (z_channels)
+
+
+def vae_ddconfig(latent_channels: int = VAE_EMBED_DIM) -> dict[str, Any]:
+    """The autoencoder's config with ``latent_channels`` channels in its latent (``z_channels``)."""
+    return dict(VAE_DDCONFIG, z_channels=int(latent_channels))
+
+
+def unet_config(name: str, latent_channels: int = VAE_EMBED_DIM) -> dict[str, Any]:
+    """``UNET_CONFIGS[name]`` reading and predicting ``latent_channels``-channel latents."""
+    return dict(UNET_CONFIGS[name], in_channels=int(latent_channels), out_channels=int(latent_channels))
 
 
 @dataclass
@@ -165,6 +175,7 @@ def make_model_config(unet_config: dict[str, Any], scale_factor: float,
                       rgb_bias: list[float] | None = None) -> Any:
     """A ``supported_models_base.BASE`` instance describing the demo UNet and its latent format."""
     config = _model_config_class()(unet_config)
+    config.latent_format.latent_channels = int(unet_config["in_channels"])
     config.latent_format.scale_factor = float(scale_factor)
     config.latent_format.latent_rgb_factors = rgb_factors
     config.latent_format.latent_rgb_factors_bias = rgb_bias
@@ -178,11 +189,12 @@ def build_base_model(model_config: Any, device: torch.device | None = None) -> A
     return comfy.model_base.BaseModel(model_config, model_type=comfy.model_base.ModelType.EPS, device=device)
 
 
-def build_autoencoder(ddconfig: dict[str, Any], embed_dim: int = VAE_EMBED_DIM) -> torch.nn.Module:
-    """ComfyUI's AutoencoderKL (the class ``comfy.sd.VAE`` builds from a config), weights uninitialised."""
+def build_autoencoder(ddconfig: dict[str, Any]) -> torch.nn.Module:
+    """ComfyUI's AutoencoderKL (the class ``comfy.sd.VAE`` builds from a config), weights uninitialised; its
+    latent has ``ddconfig["z_channels"]`` channels."""
     from comfy.ldm.models.autoencoder import AutoencoderKL
 
-    return AutoencoderKL(ddconfig=dict(ddconfig), embed_dim=embed_dim)
+    return AutoencoderKL(ddconfig=dict(ddconfig), embed_dim=ddconfig["z_channels"])
 
 
 def make_vae(state_dict: dict[str, torch.Tensor], ddconfig: dict[str, Any],
@@ -190,11 +202,12 @@ def make_vae(state_dict: dict[str, torch.Tensor], ddconfig: dict[str, Any],
     """``comfy.sd.VAE`` of the demo autoencoder, usable by the stock VAEEncode/VAEDecode nodes."""
     import comfy.sd
 
-    config = {"params": {"ddconfig": dict(ddconfig), "embed_dim": VAE_EMBED_DIM}}
+    config = {"params": {"ddconfig": dict(ddconfig), "embed_dim": ddconfig["z_channels"]}}
     vae = comfy.sd.VAE(sd=dict(state_dict), device=device, config=config, dtype=dtype)
     # comfy.sd.VAE assumes 8x for a config-built AutoencoderKL; these attributes drive pixel cropping, tiling
     # and spacial_compression_encode(), so they must state the real factor.
     factor = 2 ** (len(ddconfig["ch_mult"]) - 1)
     vae.downscale_ratio = factor
     vae.upscale_ratio = factor
+    vae.latent_channels = ddconfig["z_channels"]  # the tiled (low-memory) encode allocates by it
     return vae

@@ -1,5 +1,7 @@
-"""Colours of the demo scenes: the Color type, an HSV colour as the scenes store it (RGB rounded to 4 places), and
-the two-colour fill that the backgrounds of both scene families (synthetic.py, scene_backgrounds.py) are."""
+"""Colours of the demo scenes: the Color type, HSV colours as stored, and the backgrounds' two-colour fill.
+
+An HSV colour is stored as RGB rounded to 4 places; the backgrounds of both scene families (synthetic.py,
+scene_backgrounds.py) are two-colour fills."""
 from __future__ import annotations
 
 import colorsys

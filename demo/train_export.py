@@ -1,5 +1,7 @@
-"""The trained model out of the work dir: the ``export`` stage (EMA weights -> fp16 safetensors with the recipe in
-its metadata) and the ``preview`` stage (samples, round trips, DDIM inversion through the pack's own inversion).
+"""The trained model out of the work dir: the export and preview stages.
+
+``export``: EMA weights -> fp16 safetensors with the recipe in its metadata; ``preview``: samples, round trips, and
+DDIM inversion through the pack's own inversion.
 
 A module of demo/train_demo_model.py (the developer script; the pack never imports it).
 """
@@ -28,10 +30,12 @@ def export(opts: argparse.Namespace, log: Log) -> None:
     autoencoder = trained_autoencoder(opts)
     pool = load_checkpoint(opts.work_dir / "pool.pt")
     unet_ckpt = load_checkpoint(opts.work_dir / "unet.pt", map_location="cpu")
-    ema = Trainee(pool["scale_factor"], architecture.UNET_CONFIGS[opts.unet])
+    unet_config = architecture.unet_config(opts.unet, opts.latent_channels)
+    ema = Trainee(pool["scale_factor"], unet_config)
     ema.load_state_dict(unet_ckpt["ema"])
     record = {
         "recipe": (f"demo/train_demo_model.py --seed {opts.seed} --scenes {opts.scenes} --unet {opts.unet} "
+                   f"--latent-channels {opts.latent_channels} "
                    f"--vae-phases {opts.vae_phases} --vae-kl {opts.vae_kl} "
                    f"--decoder-phases {opts.decoder_phases} "
                    f"--pool {pool['count']} --unet-steps {unet_ckpt['step']} --unet-batch {opts.unet_batch} "
@@ -48,8 +52,8 @@ def export(opts: argparse.Namespace, log: Log) -> None:
                          "seeds < HELDOUT_SEED_START, 64x64",
     }
     metadata = {
-        "unet_config": json.dumps(architecture.UNET_CONFIGS[opts.unet]),
-        "vae_ddconfig": json.dumps(architecture.VAE_DDCONFIG),
+        "unet_config": json.dumps(unet_config),
+        "vae_ddconfig": json.dumps(architecture.vae_ddconfig(opts.latent_channels)),
         "latent_scale_factor": f"{pool['scale_factor']:.6f}",
         "latent_rgb_factors": json.dumps([[round(v, 5) for v in row] for row in pool["rgb_factors"]]),
         "latent_rgb_factors_bias": json.dumps([round(v, 5) for v in pool["rgb_bias"]]),

@@ -1,5 +1,6 @@
-"""The ``unet`` stage: ComfyUI's eps UNet with a learned "scene" and "null" context, trained on the pool's scaled
-latents under the SD-1.5 noise schedule, with an EMA copy for export.
+"""The ``unet`` training stage: ComfyUI's eps UNet and its learned "scene" and "null" contexts.
+
+Trained on the pool's scaled latents under the SD-1.5 noise schedule, with an EMA copy for export.
 
 A module of demo/train_demo_model.py (the developer script; the pack never imports it).
 """
@@ -13,7 +14,7 @@ import numpy as np
 import torch
 
 from . import architecture
-from .train_common import Log, load_checkpoint, lr_at, save_atomic, step_generator, torch_default_init, zero_
+from .train_common import Log, load_checkpoint, load_matching, lr_at, save_atomic, step_generator, torch_default_init, zero_
 
 class Trainee(torch.nn.Module):
     """The UNet inside ComfyUI's BaseModel plus the two learned contexts."""
@@ -44,7 +45,7 @@ def train_unet(opts: argparse.Namespace, log: Log) -> None:
     path = opts.work_dir / "unet.pt"
     pool = load_checkpoint(opts.work_dir / "pool.pt")
     torch.manual_seed(opts.seed)
-    unet_config = architecture.UNET_CONFIGS[opts.unet]
+    unet_config = architecture.unet_config(opts.unet, opts.latent_channels)
     model = Trainee(pool["scale_factor"], unet_config)
     model.initialise()
     model.to(opts.device)
@@ -55,8 +56,8 @@ def train_unet(opts: argparse.Namespace, log: Log) -> None:
     state = {"step": 0, "history": []}
     if path.exists():
         ckpt = load_checkpoint(path, map_location="cpu")
-        model.load_state_dict(ckpt["model"])
-        ema.load_state_dict(ckpt["ema"])
+        load_matching(model, ckpt["model"], path)
+        load_matching(ema, ckpt["ema"], path)
         opt.load_state_dict(ckpt["opt"])
         state = {"step": ckpt["step"], "history": ckpt["history"]}
     if state["step"] >= opts.unet_steps:

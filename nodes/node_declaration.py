@@ -1,5 +1,6 @@
-"""How a node class tells ComfyUI what it is: one decorator sets its category, function, outputs (type, name and
-tooltip together) and search aliases, and takes its description from the class docstring."""
+"""How a node class tells ComfyUI what it is: one decorator, the class docstring as its description.
+
+The decorator sets its category, function, outputs (type, name and tooltip together) and search aliases."""
 from __future__ import annotations
 
 from typing import Callable, Sequence, TypeVar

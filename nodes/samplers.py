@@ -42,21 +42,6 @@ def inversion_sampler_function(model, x, sigmas, extra_args=None, callback=None,
     return trajectory[0]
 
 
-class _SigmaPassThrough(comfy.samplers.KSAMPLER):
-    """KSAMPLER that starts from the given latent as is (the inversion starts at sigma 0)."""
-
-    def sample(self, model_wrap, sigmas, extra_args, callback, noise, latent_image=None, denoise_mask=None,
-               disable_pbar=False):
-        extra_args["denoise_mask"] = denoise_mask
-        k_callback = None
-        total_steps = len(sigmas) - 1
-        if callback is not None:
-            k_callback = lambda d: callback(d["i"], d["denoised"], d["x"], total_steps)
-        model_k = comfy.samplers.KSamplerX0Inpaint(model_wrap, sigmas)
-        return self.sampler_function(model_k, latent_image, sigmas, extra_args=extra_args, callback=k_callback,
-                                     disable=disable_pbar, **self.extra_options)
-
-
 INVERSION_ENDS = ("clean latent (sigma 0)", "alpha_bar_0 (paper)")
 
 
@@ -82,7 +67,9 @@ def run_inversion(model, latent: dict, positive, steps: int, policy: BankPolicy,
     bank = MemoryBank(sigmas=sigmas, latent_shape=tuple(samples.shape), model_tag=model_tag(model), policy=policy)
     run = RecordRun(bank, layout)
     guider = DragonInversionGuider(model, positive, run)
-    sampler = _SigmaPassThrough(inversion_sampler_function, extra_options={"bank": bank})
+    # The stock KSAMPLER: with zero noise its noise scaling hands the sampler the latent itself (eps and v
+    # models), so the inversion starts from the clean latent as it must.
+    sampler = comfy.samplers.KSAMPLER(inversion_sampler_function, extra_options={"bank": bank})
     callback = latent_preview.prepare_callback(guider.model_patcher, steps)
     try:
         x_T = guider.sample(torch.zeros_like(samples), samples, sampler, sigmas, callback=callback,

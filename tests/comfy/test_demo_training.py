@@ -2,6 +2,7 @@
 encoder (hence every latent the UNet learned from) stays as it was, and the export takes its weights only once the
 stage has finished."""
 import argparse
+import json
 
 import numpy as np
 import pytest
@@ -29,13 +30,18 @@ def common(train):
 
 
 @pytest.fixture(scope="module")
+def export(train):
+    return demo_module("train_export")
+
+
+@pytest.fixture(scope="module")
 def autoencoder(train):
     return demo_module("train_autoencoder")
 
 
 def test_decoder_stage_changes_the_decoder_and_not_the_encoder(common, autoencoder, architecture):
     torch.manual_seed(0)
-    ae = architecture.build_autoencoder(architecture.VAE_DDCONFIG)
+    ae = architecture.build_autoencoder(architecture.vae_ddconfig())
     common.torch_default_init(ae)
     params = autoencoder.decoder_parameters(ae)
     trained = {name for name, p in ae.named_parameters() if any(p is q for q in params)}
@@ -67,7 +73,7 @@ def test_next_model_fits_a_20_mb_file_with_attention_at_two_resolutions(architec
 
     config = architecture.make_model_config(dict(architecture.UNET_CONFIG_LARGE, dtype=torch.float32), 1.0)
     unet = architecture.build_base_model(config).diffusion_model
-    ae = architecture.build_autoencoder(architecture.VAE_DDCONFIG)
+    ae = architecture.build_autoencoder(architecture.vae_ddconfig(8))
     n = sum(p.numel() for p in unet.parameters()) + sum(p.numel() for p in ae.parameters())
     assert 2 * n <= 20e6  # fp16
     sizes = set()
@@ -82,22 +88,34 @@ def test_next_model_fits_a_20_mb_file_with_attention_at_two_resolutions(architec
 
 
 @pytest.mark.slow
-def test_every_stage_runs_at_a_tiny_size_and_resumes(train, architecture, tmp_path):
-    """The whole recipe on structured scenes with the large UNet, a few steps each: the export is a weight file
-    the loader reads, with the configuration it was trained with; a rerun finds every stage done."""
+def test_every_stage_runs_at_a_tiny_size_and_resumes(train, architecture, export, tmp_path):
+    """The whole recipe on structured scenes with the large UNet and an 8-channel latent, a few steps each: the
+    export is a weight file the pack's loader reads, with the configuration it was trained with; a rerun finds
+    every stage done; a rerun with another latent width is refused, not half-resumed."""
     out = tmp_path / "demo.safetensors"
     argv = ["--work-dir", str(tmp_path), "--out", str(out), "--pool", "12", "--workers", "2",
             "--vae-phases", "2:32:2:1e-4,1:64:2:1e-4", "--decoder-phases", "2:32:2:1e-4",
-            "--unet-steps", "2", "--unet-batch", "2"]
+            "--unet-steps", "2", "--unet-batch", "2", "--latent-channels", "8"]
     train.main(argv)
     rendered = np.load(tmp_path / "scenes.npy")
     assert rendered.shape == (12, 64, 64, 3) and rendered.dtype == np.uint8
     weights = architecture.read_demo_weights(out)
-    assert weights.unet_config == architecture.UNET_CONFIG_LARGE
-    assert "--scenes structured --unet large" in weights.metadata["recipe"]
+    assert weights.unet_config == dict(architecture.UNET_CONFIG_LARGE, in_channels=8, out_channels=8)
+    assert weights.vae_ddconfig["z_channels"] == 8
+    assert "--scenes structured --unet large --latent-channels 8" in weights.metadata["recipe"]
+    assert len(json.loads(weights.metadata["latent_rgb_factors"])) == 8
+    patcher, vae, positive, _ = export.load_for_preview(out)
+    latent = vae.encode(torch.rand(1, 64, 64, 3))
+    assert latent.shape == (1, 8, 16, 16) and vae.decode(latent).shape == (1, 64, 64, 3)
+    assert patcher.model.latent_format.latent_channels == 8
+    with torch.no_grad():
+        eps = patcher.model.apply_model(latent, torch.tensor([1.0]), c_crossattn=positive[0][0])
+    assert eps.shape == latent.shape
     assert weights.metadata["unet_steps"] == "2" and weights.metadata["vae_decoder_steps"] == "2"
     log_before = (tmp_path / "train.log").read_text()
     train.main(argv)
     new_lines = (tmp_path / "train.log").read_text()[len(log_before):]
     for stage in ("render: done", "vae: done", "pool: done", "decoder: done", "unet: done"):
         assert stage in new_lines
+    with pytest.raises(SystemExit, match="another model configuration"):
+        train.main([a if a != "8" else "4" for a in argv] + ["--stage", "decoder"])

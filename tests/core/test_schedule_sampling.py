@@ -108,8 +108,10 @@ def test_regional_sde_with_zero_eta_equals_ddim_and_noise_only_inside_region():
     assert float(diff[3:].max()) < 1e-4 < float(diff[:3].max())
 
 
-def test_time_travel_calls_inversion_between_repeats():
-    sigmas = ddim_uniform_sigmas(TRAIN_SIGMAS, 10)
+def time_travel(steps, travel_steps):
+    """sample_dragon over ``steps`` ddim_uniform steps of the Gaussian model, repeating ``travel_steps`` three times;
+    (sigmas, the result, the sigmas the re-inversion's eps was asked at)."""
+    sigmas = ddim_uniform_sigmas(TRAIN_SIGMAS, steps)
     calls = []
 
     def invert_eps(x_in, s):
@@ -117,8 +119,14 @@ def test_time_travel_calls_inversion_between_repeats():
         return gaussian_eps(x_in, s)
 
     x = torch.ones(1, 1, 2, 2) * sigmas[0]
-    out = sample_dragon(lambda x_, s, i: gaussian_denoiser(x_, s), x, sigmas, time_travel_steps=frozenset({4}),
-                        time_travel_repeats=3, invert_eps=invert_eps)
+    out = sample_dragon(lambda x_, s, i: gaussian_denoiser(x_, s), x, sigmas,
+                        time_travel_steps=frozenset(travel_steps), time_travel_repeats=3, invert_eps=invert_eps)
+    return sigmas, out, calls
+
+
+def test_time_travel_calls_inversion_between_repeats():
+    sigmas, out, calls = time_travel(10, {4})
+    x = torch.ones(1, 1, 2, 2) * sigmas[0]
     # eps of the re-inversion is taken at the lower level, where the latent is (the authors' time travel)
     assert len(calls) == 2 and all(abs(c - float(sigmas[5])) < 1e-6 for c in calls)
     plain = sample_dragon(lambda x_, s, i: gaussian_denoiser(x_, s), x, sigmas)
@@ -129,16 +137,7 @@ def test_time_travel_calls_inversion_between_repeats():
 def test_time_travel_never_repeats_the_step_that_ends_at_the_clean_latent():
     """Re-inverting from sigma 0 needs eps at sigma 0, a division by zero: the step is taken once (it made the
     SD-1.5 GUIDER example's 3-step run all NaN, a black image)."""
-    sigmas = ddim_uniform_sigmas(TRAIN_SIGMAS, 3)
-    calls = []
-
-    def invert_eps(x_in, s):
-        calls.append(float(s))
-        return gaussian_eps(x_in, s)
-
-    x = torch.ones(1, 1, 2, 2) * sigmas[0]
-    out = sample_dragon(lambda x_, s, i: gaussian_denoiser(x_, s), x, sigmas, time_travel_steps=frozenset({1, 2}),
-                        time_travel_repeats=3, invert_eps=invert_eps)
+    sigmas, out, calls = time_travel(3, {1, 2})
     assert torch.isfinite(out).all()
     assert len(calls) == 2 and all(c == pytest.approx(float(sigmas[2])) for c in calls)
 

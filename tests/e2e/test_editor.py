@@ -104,15 +104,20 @@ def _close_dialogs(page):
         page.wait_for_timeout(200)
 
 
+def load_image_node(node_id, pos, order, links, image=LANDSCAPE):
+    """A LoadImage node as a saved workflow holds it, its IMAGE output feeding the links ``links``."""
+    return {"id": node_id, "type": "LoadImage", "pos": list(pos), "size": [300, 330], "flags": {}, "order": order,
+            "mode": 0, "inputs": [], "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": list(links)},
+                                                 {"name": "MASK", "type": "MASK", "links": None}],
+            "properties": {}, "widgets_values": [image, "image"]}
+
+
 def workflow(drag_json="{}", move_json="{}", dx=0, dy=0, image=LANDSCAPE):
     """LoadImage -> DragonEditDrag and LoadImage -> DragonEditMove, as a saved workflow file has them."""
     return {
         "last_node_id": 3, "last_link_id": 2,
         "nodes": [
-            {"id": 1, "type": "LoadImage", "pos": [20, 60], "size": [300, 330], "flags": {}, "order": 0, "mode": 0,
-             "inputs": [], "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": [1, 2]},
-                                       {"name": "MASK", "type": "MASK", "links": None}],
-             "properties": {}, "widgets_values": [image, "image"]},
+            load_image_node(1, (20, 60), 0, [1, 2], image),
             {"id": 2, "type": "DragonEditDrag", "pos": [360, 60], "size": [440, 640], "flags": {}, "order": 1,
              "mode": 0, "inputs": [{"name": "image", "type": "IMAGE", "link": 1}],
              "outputs": [{"name": "edit", "type": "DRAGON_EDIT", "links": None}],
@@ -262,10 +267,7 @@ def set_vue_nodes(page, enabled: bool):
 
 def test_drag_editor_points_brush_undo_and_reload(ui):
     page = ui.page
-    load_workflow(page, workflow())
-    wait_image(page, 2, 96, 64)
-    focus(page, 2)
-    fit = Fit(page, 2, 96, 64)
+    fit = open_editor(page, workflow(), 2)
 
     # two handle -> target pairs by clicking
     h1 = click(page, fit, 20.3, 30.6)
@@ -356,10 +358,7 @@ def test_drag_editor_points_brush_undo_and_reload(ui):
 
 def test_move_editor_box_and_arrow_set_dx_dy(ui):
     page = ui.page
-    load_workflow(page, workflow())
-    wait_image(page, 3, 96, 64)
-    focus(page, 3)
-    fit = Fit(page, 3, 96, 64)
+    fit = open_editor(page, workflow(), 3)
     assert editor(page, 3).get_attribute("data-mode") == "box"
 
     drag(page, fit, (13.2, 13.6), (45.4, 44.8))
@@ -610,16 +609,22 @@ def focus_for(page, renderer, node_id):
         focus(page, node_id)
 
 
+def open_editor(page, wf, node_id, renderer="classic", also=()):
+    """Load ``wf`` (waiting for the editors of ``node_id`` and ``also`` on the Vue renderer), wait for node
+    ``node_id``'s editor to show its 96x64 image, bring it into view, and return its Fit."""
+    load_for(page, renderer, wf, node_id, *also)
+    wait_image(page, node_id, 96, 64)
+    focus_for(page, renderer, node_id)
+    return Fit(page, node_id, 96, 64)
+
+
 def hint(page, node_id):
     return editor(page, node_id).locator(".dragon-editor-hint").text_content()
 
 
 def test_a_new_box_replaces_the_box_and_shift_adds_one(ui, renderer):
     page = ui.page
-    load_for(page, renderer, workflow(), 3)
-    wait_image(page, 3, 96, 64)
-    focus_for(page, renderer, 3)
-    fit = Fit(page, 3, 96, 64)
+    fit = open_editor(page, workflow(), 3, renderer)
     assert "replaces" in hint(page, 3) and "Shift" in hint(page, 3), hint(page, 3)
     drag(page, fit, (10.0, 10.0), (30.0, 30.0))
     wait_json(page, 3, "s => s.boxes.length === 1")
@@ -638,10 +643,7 @@ def test_a_new_box_replaces_the_box_and_shift_adds_one(ui, renderer):
 
 def test_one_undo_history_and_keyboard_shortcuts(ui, renderer):
     page = ui.page
-    load_for(page, renderer, workflow(), 2, 3)
-    wait_image(page, 2, 96, 64)
-    focus_for(page, renderer, 2)
-    fit = Fit(page, 2, 96, 64)
+    fit = open_editor(page, workflow(), 2, renderer, also=(3,))
     # Esc cancels a pending handle
     click(page, fit, 20.0, 20.0)
     assert editor(page, 2).get_attribute("data-pending") == "1"
@@ -759,14 +761,8 @@ def paste_workflow(dx=0, dy=0, scale=1.0, box=(20, 15, 24, 20)):
     return {
         "last_node_id": 4, "last_link_id": 4,
         "nodes": [
-            {"id": 1, "type": "LoadImage", "pos": [20, 60], "size": [300, 330], "flags": {}, "order": 0, "mode": 0,
-             "inputs": [], "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": [1]},
-                                       {"name": "MASK", "type": "MASK", "links": None}],
-             "properties": {}, "widgets_values": [LANDSCAPE, "image"]},
-            {"id": 2, "type": "LoadImage", "pos": [20, 420], "size": [300, 330], "flags": {}, "order": 1, "mode": 0,
-             "inputs": [], "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": [2, 3]},
-                                       {"name": "MASK", "type": "MASK", "links": None}],
-             "properties": {}, "widgets_values": [LANDSCAPE, "image"]},
+            load_image_node(1, (20, 60), 0, [1]),
+            load_image_node(2, (20, 420), 1, [2, 3]),
             {"id": 3, "type": "DragonBoxToMask", "pos": [20, 780], "size": [300, 200], "flags": {}, "order": 2,
              "mode": 0, "inputs": [{"name": "image", "type": "IMAGE", "link": 3}],
              "outputs": [{"name": "mask", "type": "MASK", "links": [4]}], "properties": {},
@@ -787,10 +783,7 @@ def paste_workflow(dx=0, dy=0, scale=1.0, box=(20, 15, 24, 20)):
 
 def test_paste_editor_drags_the_outline_to_dx_dy_and_its_corner_to_scale(ui, renderer):
     page = ui.page
-    load_for(page, renderer, paste_workflow(), 4)
-    wait_image(page, 4, 96, 64)
-    focus_for(page, renderer, 4)
-    fit = Fit(page, 4, 96, 64)
+    fit = open_editor(page, paste_workflow(), 4, renderer)
     assert editor(page, 4).get_attribute("data-mode") == "place"
     centre = (20 + 12, 15 + 10)
     drag(page, fit, centre, (centre[0] + 30, centre[1] + 12))
