@@ -9,9 +9,9 @@ meaningful picture, so the check is where the picture changes: the result differ
 gives for the unedited image (VAE Encode -> VAE Decode) more inside the edit's region than away from it, and it
 is not blank (NaN decodes to black, which differs everywhere).
 
-Size and steps: below 16x16 latents a UNet pass costs about the same at any size (its 860 M parameters are read
-whole each pass), so the cost is the number of passes: inversion, CFG, and per guided step a feature pass with
-its backward. 64 px is the smallest the generator makes (its scenes are 64 px; the SD UNet needs a multiple of
+Size and steps: at 16x16 latents or less a UNet pass is dominated by its 860 M parameters, read whole each pass,
+so a smaller image saves far less than its area; the cost is the number of passes: inversion, CFG, and per
+guided step a feature pass with its backward. 64 px is the smallest the generator makes (its scenes are 64 px; the SD UNet needs a multiple of
 64), and 3 steps the fewest with guided and unguided steps and DiffEditor's time travel (its regional SDE needs
 ten steps or more, and stays untested here). The module still takes far more than the suite's 30-minute budget, so it runs only when
 DRAGON_SD15_E2E=1 is set, on a machine with about 8 GB of free memory::
