@@ -30,11 +30,6 @@ def common(train):
 
 
 @pytest.fixture(scope="module")
-def export(train):
-    return demo_module("train_export")
-
-
-@pytest.fixture(scope="module")
 def autoencoder(train):
     return demo_module("train_autoencoder")
 
@@ -88,7 +83,7 @@ def test_next_model_fits_a_20_mb_file_with_attention_at_two_resolutions(architec
 
 
 @pytest.mark.slow
-def test_every_stage_runs_at_a_tiny_size_and_resumes(train, architecture, export, tmp_path):
+def test_every_stage_runs_at_a_tiny_size_and_resumes(train, architecture, tmp_path):
     """The whole recipe on structured scenes with the large UNet and an 8-channel latent, a few steps each: the
     export is a weight file the pack's loader reads, with the configuration it was trained with; a rerun finds
     every stage done; a rerun with another latent width is refused, not half-resumed."""
@@ -104,7 +99,7 @@ def test_every_stage_runs_at_a_tiny_size_and_resumes(train, architecture, export
     assert weights.vae_ddconfig["z_channels"] == 8
     assert "--scenes structured --unet large --latent-channels 8" in weights.metadata["recipe"]
     assert len(json.loads(weights.metadata["latent_rgb_factors"])) == 8
-    patcher, vae, positive, _ = export.load_for_preview(out)
+    patcher, vae, positive, _ = demo_module("train_export").load_for_preview(out)
     latent = vae.encode(torch.rand(1, 64, 64, 3))
     assert latent.shape == (1, 8, 16, 16) and vae.decode(latent).shape == (1, 64, 64, 3)
     assert patcher.model.latent_format.latent_channels == 8
