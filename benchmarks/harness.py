@@ -107,28 +107,44 @@ def workload(arch: str, model, size: int, steps: int) -> Workload:
                     torch.rand(1, size, size, 3, generator=gen), size, steps)
 
 
-def plain(w: Workload) -> torch.Tensor:
-    """What the edit is compared with: DDIM inversion (cond only, nothing recorded) + CFG sampling from its x_T."""
+def plain_inversion(w: Workload) -> torch.Tensor:
+    """The baseline's first half: DDIM inversion (cond only, nothing recorded); returns x_T."""
     import comfy.samplers
 
     pack = start()
     samplers = pack.nodes.samplers
     BankPolicy, MemoryBank = pack.dragon_core.memory_bank.BankPolicy, pack.dragon_core.memory_bank.MemoryBank
-    sigmas = comfy.samplers.calculate_sigmas(w.model.get_model_object("model_sampling"), "ddim_uniform",
-                                             w.steps).cpu().float()
-    bank = MemoryBank(sigmas=sigmas, latent_shape=tuple(w.latent["samples"].shape), model_tag="plain",
+    bank = MemoryBank(sigmas=_sigmas(w), latent_shape=tuple(w.latent["samples"].shape), model_tag="plain",
                       policy=BankPolicy(record_attention=False, record_features=False))
     inv = comfy.samplers.CFGGuider(w.model)
     inv.set_conds(w.positive, w.positive)
     inv.set_cfg(1.0)
     sampler = comfy.samplers.KSAMPLER(samplers.inversion_sampler_function, extra_options={"bank": bank})
-    x_T = inv.sample(torch.zeros_like(w.latent["samples"]), w.latent["samples"], sampler, sigmas, disable_pbar=True,
-                     seed=0)
+    return inv.sample(torch.zeros_like(w.latent["samples"]), w.latent["samples"], sampler, _sigmas(w),
+                      disable_pbar=True, seed=0)
+
+
+def plain_sampling(w: Workload, x_T: torch.Tensor) -> torch.Tensor:
+    """The baseline's second half: CFG sampling from ``x_T`` with the stock sampler."""
+    import comfy.samplers
+
     guider = comfy.samplers.CFGGuider(w.model)
     guider.set_conds(w.positive, w.negative)
     guider.set_cfg(w.cfg)
-    return guider.sample(torch.zeros_like(x_T), x_T, comfy.samplers.sampler_object("euler"), sigmas, disable_pbar=True,
-                        seed=0)
+    return guider.sample(torch.zeros_like(x_T), x_T, comfy.samplers.sampler_object("euler"), _sigmas(w),
+                         disable_pbar=True, seed=0)
+
+
+def plain(w: Workload) -> torch.Tensor:
+    """What the edit is compared with: DDIM inversion (cond only, nothing recorded) + CFG sampling from its x_T."""
+    return plain_sampling(w, plain_inversion(w))
+
+
+def _sigmas(w: Workload) -> torch.Tensor:
+    import comfy.samplers
+
+    return comfy.samplers.calculate_sigmas(w.model.get_model_object("model_sampling"), "ddim_uniform",
+                                           w.steps).cpu().float()
 
 
 def invert(w: Workload, options: Optional[dict] = None):
@@ -272,6 +288,45 @@ class SavedActivations:
 
     def __exit__(self, *exc):
         self._module.energy_gradient = self._real
+
+
+class PhaseTimers:
+    """Seconds spent in DragonGuider's phases while the block runs, summed over calls (this process only: the
+    methods are wrapped on the class on entry and restored on exit; a benchmark's instrument, not the pack's).
+
+    ``seconds`` maps each label of ``PHASES`` to its total; "energy gradient" includes "feature pass with grad"
+    (and its backward), "predict_noise" includes everything (the CFG passes with bank attention are the rest)."""
+
+    PHASES = {
+        "energy_gradient": "energy gradient (feature pass with grad + energies + backward)",
+        "features": "feature pass with grad (forward, truncated)",
+        "inverted_features": "inverted-latent features (no-grad truncated pass)",
+        "recompute_inversion_branch": "inversion branch recompute (lean banks)",
+        "predict_noise": "predict_noise total",
+    }
+
+    def __enter__(self):
+        from collections import defaultdict
+
+        self._guider = start().nodes.guiders.DragonGuider
+        self._originals = {name: self._guider.__dict__[name] for name in self.PHASES}
+        self.seconds = defaultdict(float)
+        for name, label in self.PHASES.items():
+            setattr(self._guider, name, self._timed(self._originals[name], label))
+        return self
+
+    def _timed(self, original, label):
+        def wrapper(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.seconds[label] += time.perf_counter() - t0
+        return wrapper
+
+    def __exit__(self, *exc):
+        for name, original in self._originals.items():
+            setattr(self._guider, name, original)
 
 
 def spread(values: list[float]) -> float:
