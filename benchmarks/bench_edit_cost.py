@@ -115,19 +115,18 @@ def timed_pair(w, args, device) -> tuple[dict, tuple]:
 
 
 def extra_parts(pair: dict) -> dict:
-    """(B - A) / A of one pair split into its parts (they add up to its ratio - 1)."""
+    """(B - A) / A of one pair split into parts that add up to its ratio - 1: the inversion's share, the edit
+    sampling's guided phases (own times, harness.PhaseTimers), and the rest of the edit's sampling over plain
+    sampling (bank attention in the CFG passes, the step's blends and fold)."""
     a, phases = pair["a_plain_s"], pair["b_phases_s"]
-    seconds = {name: phases.get(label, 0.0) for name, label in harness.PhaseTimers.PHASES.items()}
-    guided = seconds["energy_gradient"] + seconds["inverted_features"] + seconds["recompute_inversion_branch"]
-    return {
-        "inversion with the bank - plain inversion": (pair["b_inversion_s"] - pair["a_inversion_s"]) / a,
-        "energy gradient (feature pass with grad + energies + backward)": seconds["energy_gradient"] / a,
-        "  of which the feature pass with grad (forward)": seconds["features"] / a,
-        "inverted-latent features (no-grad truncated pass)": seconds["inverted_features"] / a,
-        "inversion branch recompute (lean banks)": seconds["recompute_inversion_branch"] / a,
-        "the rest of the edit's sampling - plain sampling": (pair["b_sampling_s"] - pair["a_sampling_s"] - guided) / a,
-        "total (ratio - 1)": (pair["b_edit_s"] - a) / a,
-    }
+    T = harness.PhaseTimers
+    guided = [T.FEATURES_WITH_GRAD, T.ENERGY, T.INVERTED_FEATURES, T.RECOMPUTE]
+    parts = {"inversion with the bank - plain inversion": (pair["b_inversion_s"] - pair["a_inversion_s"]) / a}
+    parts.update({label: phases.get(label, 0.0) / a for label in guided})
+    parts["the rest of the edit's sampling - plain sampling"] = (
+        pair["b_sampling_s"] - pair["a_sampling_s"] - sum(phases.get(label, 0.0) for label in guided)) / a
+    parts["total (ratio - 1)"] = (pair["b_edit_s"] - a) / a
+    return parts
 
 
 def extra_cost(pairs: list[dict]) -> dict:

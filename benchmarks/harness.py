@@ -291,37 +291,48 @@ class SavedActivations:
 
 
 class PhaseTimers:
-    """Seconds spent in DragonGuider's phases while the block runs, summed over calls (this process only: the
-    methods are wrapped on the class on entry and restored on exit; a benchmark's instrument, not the pack's).
+    """Own time (nested calls' time taken out) spent in DragonGuider's phases while the block runs, summed over
+    calls. This process only: the methods are wrapped on the class on entry and restored on exit (a benchmark's
+    instrument, not the pack's).
 
-    ``seconds`` maps each label of ``PHASES`` to its total; "energy gradient" includes "feature pass with grad"
-    (and its backward), "predict_noise" includes everything (the CFG passes with bank attention are the rest)."""
+    ``seconds`` maps labels to seconds; the labels' times add up to the edit sampling's ``predict_noise`` total.
+    The guider's ``features`` runs twice per guided step: with grad (the energy's forward) and without (the
+    inverted latent's features, called from ``inverted_features``); they get separate labels."""
 
-    PHASES = {
-        "energy_gradient": "energy gradient (feature pass with grad + energies + backward)",
-        "features": "feature pass with grad (forward, truncated)",
-        "inverted_features": "inverted-latent features (no-grad truncated pass)",
-        "recompute_inversion_branch": "inversion branch recompute (lean banks)",
-        "predict_noise": "predict_noise total",
-    }
+    FEATURES_WITH_GRAD = "feature pass with grad (forward, truncated)"
+    INVERTED_FEATURES = "inverted-latent features (no-grad truncated pass)"
+    ENERGY = "energies + backward passes"
+    RECOMPUTE = "inversion branch recompute (lean banks)"
+    STEP = "CFG passes with bank attention + the step's own work"
+    _METHODS = {"predict_noise": STEP, "energy_gradient": ENERGY, "inverted_features": INVERTED_FEATURES,
+                "recompute_inversion_branch": RECOMPUTE, "features": None}
+
+    def __init__(self, guider_class=None):
+        self._guider = guider_class  # DragonGuider unless given (tests pass a stand-in)
 
     def __enter__(self):
         from collections import defaultdict
 
-        self._guider = start().nodes.guiders.DragonGuider
-        self._originals = {name: self._guider.__dict__[name] for name in self.PHASES}
+        self._guider = self._guider or start().nodes.guiders.DragonGuider
+        self._originals = {name: self._guider.__dict__[name] for name in self._METHODS}
         self.seconds = defaultdict(float)
-        for name, label in self.PHASES.items():
+        self._stack = []  # [label, start, time spent in nested timed calls]
+        for name, label in self._METHODS.items():
             setattr(self._guider, name, self._timed(self._originals[name], label))
         return self
 
     def _timed(self, original, label):
         def wrapper(*args, **kwargs):
-            t0 = time.perf_counter()
+            this = label or (self.FEATURES_WITH_GRAD if torch.is_grad_enabled() else self.INVERTED_FEATURES)
+            self._stack.append([this, time.perf_counter(), 0.0])
             try:
                 return original(*args, **kwargs)
             finally:
-                self.seconds[label] += time.perf_counter() - t0
+                this, t0, nested = self._stack.pop()
+                elapsed = time.perf_counter() - t0
+                self.seconds[this] += elapsed - nested
+                if self._stack:
+                    self._stack[-1][2] += elapsed
         return wrapper
 
     def __exit__(self, *exc):
