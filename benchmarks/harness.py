@@ -254,33 +254,46 @@ def measure(fn: Callable[[], object], device: torch.device) -> Measured:
 
 
 class SavedActivations:
-    """Bytes autograd saves for backward in the guider's first energy gradient (one feature pass): the
-    activations of one gradient pass. Storages shared with the model's weights (the aliases of
-    nodes/grad_weights.py) are not counted: they are the model's own memory."""
+    """What one gradient pass holds for its backward, measured in the guider's first energy gradient (one
+    feature pass):
+
+    - ``bytes``: the storages autograd saves (the pass's activations). Storages shared with the model's weights
+      (the aliases of nodes/grad_weights.py) are not counted: they are the model's own memory.
+    - ``graph_bytes``: the rest of the heap the pass has added by its last saved tensor: the autograd graph's
+      own bookkeeping (a node per operation, whatever the image size) and the few tensors the pass returns.
+      From glibc's ``mallinfo2``; None where that is not available."""
 
     def __init__(self, model):
         self.weights = {t.untyped_storage().data_ptr() for t in list(model.model.parameters()) +
                         list(model.model.buffers())}
         self.bytes: Optional[int] = None
+        self.graph_bytes: Optional[int] = None
 
     def __enter__(self):
         guiders = start().nodes.guiders
         self._module, self._real = guiders, guiders.energy_gradient
         seen: dict[int, int] = {}
+        last = {}
 
         def pack(t):
             ptr = t.untyped_storage().data_ptr()
-            if ptr not in self.weights:
+            if ptr not in self.weights and ptr not in seen:
                 seen[ptr] = t.untyped_storage().nbytes()
+                last["saved"] = last.get("saved", 0) + seen[ptr]
+            last["heap"] = heap_in_use()
             return t
 
         def spy(*args, **kwargs):
             if self.bytes is not None:
                 return self._real(*args, **kwargs)
             seen.clear()
+            last.clear()
+            start_heap = heap_in_use()
             with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
                 out = self._real(*args, **kwargs)
             self.bytes = sum(seen.values())
+            if start_heap is not None and last.get("heap") is not None:
+                self.graph_bytes = last["heap"] - start_heap - last.get("saved", 0)
             return out
 
         guiders.energy_gradient = spy
@@ -288,6 +301,31 @@ class SavedActivations:
 
     def __exit__(self, *exc):
         self._module.energy_gradient = self._real
+
+
+def heap_in_use() -> Optional[int]:
+    """Bytes glibc's malloc has handed out and not taken back (``mallinfo2``), or None without glibc 2.33+."""
+    global _mallinfo2
+    if _mallinfo2 is None:
+        import ctypes
+
+        class MallInfo2(ctypes.Structure):
+            _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd",
+                                                              "usmblks", "fsmblks", "uordblks", "fordblks",
+                                                              "keepcost")]
+        try:
+            fn = ctypes.CDLL("libc.so.6").mallinfo2
+            fn.restype = MallInfo2
+            _mallinfo2 = fn
+        except (OSError, AttributeError):
+            _mallinfo2 = False
+    if not _mallinfo2:
+        return None
+    info = _mallinfo2()
+    return info.uordblks + info.hblkhd  # in use from the heap + in separate mappings
+
+
+_mallinfo2 = None
 
 
 class PhaseTimers:
