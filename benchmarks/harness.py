@@ -254,14 +254,14 @@ def measure(fn: Callable[[], object], device: torch.device) -> Measured:
 
 
 class SavedActivations:
-    """What one gradient pass holds for its backward, measured in the guider's first energy gradient (one
-    feature pass):
+    """What one gradient pass holds for its backward, measured in the guider's first energy gradient:
 
-    - ``bytes``: the storages autograd saves (the pass's activations). Storages shared with the model's weights
-      (the aliases of nodes/grad_weights.py) are not counted: they are the model's own memory.
-    - ``graph_bytes``: the rest of the heap the pass has added by its last saved tensor: the autograd graph's
-      own bookkeeping (a node per operation, whatever the image size) and the few tensors the pass returns.
-      From glibc's ``mallinfo2``; None where that is not available."""
+    - ``bytes``: the storages autograd saves in it (the activations of the feature pass and the energies).
+      Storages shared with the model's weights (the aliases of nodes/grad_weights.py) are not counted: they are
+      the model's own memory.
+    - ``graph_bytes``: the heap the feature pass with grad adds besides the storages it saves and the features it
+      returns: the autograd graph's own bookkeeping (a node per operation, whatever the image size). From
+      glibc's ``mallinfo2``; None where that is not available."""
 
     def __init__(self, model):
         self.weights = {t.untyped_storage().data_ptr() for t in list(model.model.parameters()) +
@@ -272,35 +272,41 @@ class SavedActivations:
     def __enter__(self):
         guiders = start().nodes.guiders
         self._module, self._real = guiders, guiders.energy_gradient
+        self._guider, self._real_features = guiders.DragonGuider, guiders.DragonGuider.__dict__["features"]
         seen: dict[int, int] = {}
-        last = {}
 
         def pack(t):
             ptr = t.untyped_storage().data_ptr()
-            if ptr not in self.weights and ptr not in seen:
+            if ptr not in self.weights:
                 seen[ptr] = t.untyped_storage().nbytes()
-                last["saved"] = last.get("saved", 0) + seen[ptr]
-            last["heap"] = heap_in_use()
             return t
 
         def spy(*args, **kwargs):
             if self.bytes is not None:
                 return self._real(*args, **kwargs)
             seen.clear()
-            last.clear()
-            start_heap = heap_in_use()
             with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
                 out = self._real(*args, **kwargs)
             self.bytes = sum(seen.values())
-            if start_heap is not None and last.get("heap") is not None:
-                self.graph_bytes = last["heap"] - start_heap - last.get("saved", 0)
             return out
 
+        def features(guider, *args, **kwargs):
+            if self.graph_bytes is not None or not torch.is_grad_enabled() or self.bytes is not None:
+                return self._real_features(guider, *args, **kwargs)
+            saved_before, heap_before = sum(seen.values()), heap_in_use()
+            feats = self._real_features(guider, *args, **kwargs)
+            if heap_before is not None:
+                returned = sum(f.untyped_storage().nbytes() for f in feats)
+                self.graph_bytes = heap_in_use() - heap_before - (sum(seen.values()) - saved_before) - returned
+            return feats
+
         guiders.energy_gradient = spy
+        self._guider.features = features
         return self
 
     def __exit__(self, *exc):
         self._module.energy_gradient = self._real
+        self._guider.features = self._real_features
 
 
 def heap_in_use() -> Optional[int]:

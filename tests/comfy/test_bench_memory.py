@@ -24,3 +24,21 @@ def test_bank_only_prints_the_sdxl_bank_per_policy_without_weights(comfy_host, t
     assert table["lean (latents only)"] < table["default"] <= 1000 < table["int8, every layer"]
     assert table["int8, every layer, steps 5-49"] < table["int8, every layer"]
     assert "default" in proc.stdout and "(6 of 36 layers)" in proc.stdout
+
+
+@pytest.mark.slow  # a ComfyUI start in a subprocess
+def test_memory_bound_counts_the_gradient_pass_activations_and_its_graph(comfy_host, tmp_path):
+    out = tmp_path / "memory.json"
+    proc = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "benchmarks" / "bench_memory.py"), "--arch", "tiny", "--sizes", "64",
+         "--steps", "2", "--json", str(out)], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    (row,) = json.loads(out.read_text())["rows"]
+    # the tiny UNet's truncated feature pass: a few hundred autograd nodes of about a kilobyte each, plus the
+    # activations it saves; both are positive and the bound is their sum with plain sampling's peak and the bank
+    assert 100_000 < row["grad_pass_graph"] < 4 * 2 ** 20
+    assert row["grad_pass_activations"] > 0
+    assert row["bound"] == row["plain_peak"] + row["bank"] + row["grad_pass_activations"] + row["grad_pass_graph"]
+    assert row["within"] == (row["edit_peak"] <= row["bound"])
+    assert row["within_without_graph"] == (row["edit_peak"] <= row["bound"] - row["grad_pass_graph"])
+    assert "+ graph" in proc.stdout
