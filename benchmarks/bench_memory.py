@@ -7,7 +7,8 @@
 Random-weight UNets built through ComfyUI. For each size: the peak memory that plain DDIM inversion + CFG
 sampling adds to the loaded model, the peak that the inversion with the bank + the edit adds, the bank, and the
 bytes autograd saves in one gradient pass (the activations of the feature pass and the energies) with the
-feature pass's graph bookkeeping (about a kilobyte per operation node, whatever the image size), and whether
+feature pass's graph bookkeeping (about a kilobyte per operation node, whatever the image size, with the
+allocator's rounding of the saved storages), and whether
 
     edit peak <= plain peak + bank + one gradient pass's activations + its graph bookkeeping.
 

@@ -259,9 +259,10 @@ class SavedActivations:
     - ``bytes``: the storages autograd saves in it (the activations of the feature pass and the energies).
       Storages shared with the model's weights (the aliases of nodes/grad_weights.py) are not counted: they are
       the model's own memory.
-    - ``graph_bytes``: the heap the feature pass with grad adds besides the storages it saves and the features it
-      returns: the autograd graph's own bookkeeping (a node per operation, whatever the image size). From
-      glibc's ``mallinfo2``; None where that is not available."""
+    - ``graph_bytes``: the heap the feature pass with grad adds besides the bytes of the storages it saves and of
+      the features it returns: the autograd graph's own bookkeeping (a node per operation, about a kilobyte
+      each, whatever the image size) and the allocator's rounding of those storages (page-sized under
+      ``TRACKING_MALLOC``). From glibc's ``mallinfo2``; None where that is not available."""
 
     def __init__(self, model):
         self.weights = {t.untyped_storage().data_ptr() for t in list(model.model.parameters()) +
