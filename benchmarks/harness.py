@@ -6,6 +6,7 @@ on the machines these run on. Every function needs ``start(cpu)`` first (the rea
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -114,13 +115,14 @@ def plain_inversion(w: Workload) -> torch.Tensor:
     pack = start()
     samplers = pack.nodes.samplers
     BankPolicy, MemoryBank = pack.dragon_core.memory_bank.BankPolicy, pack.dragon_core.memory_bank.MemoryBank
-    bank = MemoryBank(sigmas=_sigmas(w), latent_shape=tuple(w.latent["samples"].shape), model_tag="plain",
+    sigmas = _sigmas(w)
+    bank = MemoryBank(sigmas=sigmas, latent_shape=tuple(w.latent["samples"].shape), model_tag="plain",
                       policy=BankPolicy(record_attention=False, record_features=False))
     inv = comfy.samplers.CFGGuider(w.model)
     inv.set_conds(w.positive, w.positive)
     inv.set_cfg(1.0)
     sampler = comfy.samplers.KSAMPLER(samplers.inversion_sampler_function, extra_options={"bank": bank})
-    return inv.sample(torch.zeros_like(w.latent["samples"]), w.latent["samples"], sampler, _sigmas(w),
+    return inv.sample(torch.zeros_like(w.latent["samples"]), w.latent["samples"], sampler, sigmas,
                       disable_pbar=True, seed=0)
 
 
@@ -292,7 +294,8 @@ class SavedActivations:
             return out
 
         def features(guider, *args, **kwargs):
-            if self.graph_bytes is not None or not torch.is_grad_enabled() or self.bytes is not None:
+            # the first energy gradient's feature pass with grad only (spy sets bytes when that gradient ends)
+            if self.bytes is not None or not torch.is_grad_enabled():
                 return self._real_features(guider, *args, **kwargs)
             saved_before, heap_before = sum(seen.values()), heap_in_use()
             feats = self._real_features(guider, *args, **kwargs)
@@ -312,27 +315,26 @@ class SavedActivations:
 
 def heap_in_use() -> Optional[int]:
     """Bytes glibc's malloc has handed out and not taken back (``mallinfo2``), or None without glibc 2.33+."""
-    global _mallinfo2
-    if _mallinfo2 is None:
-        import ctypes
-
-        class MallInfo2(ctypes.Structure):
-            _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd",
-                                                              "usmblks", "fsmblks", "uordblks", "fordblks",
-                                                              "keepcost")]
-        try:
-            fn = ctypes.CDLL("libc.so.6").mallinfo2
-            fn.restype = MallInfo2
-            _mallinfo2 = fn
-        except (OSError, AttributeError):
-            _mallinfo2 = False
-    if not _mallinfo2:
+    mallinfo2 = _mallinfo2()
+    if mallinfo2 is None:
         return None
-    info = _mallinfo2()
+    info = mallinfo2()
     return info.uordblks + info.hblkhd  # in use from the heap + in separate mappings
 
 
-_mallinfo2 = None
+@functools.cache
+def _mallinfo2():
+    import ctypes
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                          "fsmblks", "uordblks", "fordblks", "keepcost")]
+    try:
+        fn = ctypes.CDLL("libc.so.6").mallinfo2
+    except (OSError, AttributeError):
+        return None
+    fn.restype = MallInfo2
+    return fn
 
 
 class PhaseTimers:

@@ -1,6 +1,5 @@
 """benchmarks/bench_edit_cost.py at a tiny size on the CPU: the warm-up pair stays out of the median, each run is
 timed in halves, and the extra cost's parts add up to the ratio."""
-import importlib.util
 import json
 import subprocess
 import sys
@@ -16,14 +15,11 @@ SCRIPT = REPO_ROOT / "benchmarks" / "bench_edit_cost.py"
 
 
 def bench_module():
-    sys.path.insert(0, str(SCRIPT.parent))  # the script imports its sibling harness.py
-    try:
-        spec = importlib.util.spec_from_file_location("bench_edit_cost", SCRIPT)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(SCRIPT.parent))
+    """The script as a module; its ``import harness`` finds the sibling loaded first under that name."""
+    from dragon_dev.bootstrap import load_module
+
+    load_module("benchmarks/harness.py", "harness")
+    return load_module("benchmarks/bench_edit_cost.py", "dragon_bench_edit_cost")
 
 
 def run(tmp_path, *args):
